@@ -340,8 +340,11 @@ impl World {
     }
 }
 
+/// Decodes a function's fields (the generated decoders start after the constructor id).
 fn decode<T: Deserializable>(body: &[u8]) -> Result<T, RpcErr> {
-    T::from_bytes(body).map_err(|_| RpcErr::bad_request("INPUT_FETCH_ERROR"))
+    body.get(4..)
+        .and_then(|fields| T::from_bytes(fields).ok())
+        .ok_or_else(|| RpcErr::bad_request("INPUT_FETCH_ERROR"))
 }
 
 /// Rejects bodies the TL decoder could recurse on without bound.
