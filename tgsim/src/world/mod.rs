@@ -314,6 +314,25 @@ impl World {
         self.lock().phones.get(&phone).copied()
     }
 
+    /// The user with this username (any user, not only accounts), e.g. a demo
+    /// contact to post messages as.
+    pub fn user_id_by_username(&self, username: &str) -> Option<i64> {
+        let name = username.trim().trim_start_matches('@').to_ascii_lowercase();
+        match self.lock().usernames.get(&name) {
+            Some(Peer::User(id)) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The group or channel with this username (channels only have usernames).
+    pub fn chat_id_by_username(&self, username: &str) -> Option<i64> {
+        let name = username.trim().trim_start_matches('@').to_ascii_lowercase();
+        match self.lock().usernames.get(&name) {
+            Some(Peer::Channel(id) | Peer::Chat(id)) => Some(*id),
+            _ => None,
+        }
+    }
+
     /// The user an auth key is logged in as, if any.
     pub fn authorized_user(&self, auth_key_id: i64) -> Option<i64> {
         self.lock().auth.user_of(auth_key_id)
