@@ -175,13 +175,16 @@ pub(crate) fn get_dialogs(
         tl::enums::InputPeer::Empty => None,
         p => input_peer(st, user, p).ok(),
     };
-    let cursor = match (req.offset_date, cursor_peer) {
+    // The cursor is the last dialog of the previous page. Clients send the
+    // date of the last *message* they saw, which belongs to another dialog
+    // when the last one is empty: then the dialog's own position counts.
+    let cursor_row = cursor_peer.and_then(|p| all.iter().find(|r| r.peer == p));
+    let cursor = match (req.offset_date, cursor_row) {
         (0, None) => None,
-        (0, Some(peer)) => all
-            .iter()
-            .find(|r| r.peer == peer)
-            .map(|r| (r.date, Some(peer))),
-        (date, peer) => Some((date, peer)),
+        (date, Some(r)) if date == 0 || r.top == 0 || r.top == req.offset_id => {
+            Some((r.date, Some(r.peer)))
+        }
+        (date, _) => Some((date, cursor_peer)),
     };
     let start = match cursor {
         None => 0,

@@ -469,3 +469,60 @@ fn peer_dialogs_and_private_chats_of_other_accounts() {
         "CHAT_ID_INVALID",
     );
 }
+
+#[test]
+fn dialog_paging_copes_with_empty_groups_at_page_ends() {
+    let fx = Fx::empty();
+    let a = fx.account("+9996610001", "A");
+    let mut expected = 0;
+    for i in 0..4 {
+        let other = fx.account(&format!("+99966100{:02}", 10 + i), "Other");
+        fx.post(other, a, "hi");
+        fx.world.advance_clock(10);
+        fx.world
+            .create_chat(NewChat {
+                kind: if i % 2 == 0 {
+                    ChatKind::Group
+                } else {
+                    ChatKind::Supergroup
+                },
+                title: format!("Empty {i}"),
+                username: None,
+                creator_user_id: a,
+                member_user_ids: vec![other],
+            })
+            .unwrap();
+        fx.world.advance_clock(10);
+        expected += 2;
+    }
+    let key = fx.key();
+    fx.login(1, key, "+9996610001");
+    // grammers' DialogIter: offset_date/offset_id from the last dialog that has
+    // a message, offset_peer from the last dialog of the page.
+    let mut req = get_dialogs(0, 0, tl::enums::InputPeer::Empty, 3);
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let page = fx.call(1, key, &req).unwrap();
+        let last_chunk = matches!(page, tl::enums::messages::Dialogs::Dialogs(_));
+        let (dialogs, messages, chats, users) = unpack_dialogs(page);
+        if dialogs.is_empty() {
+            break;
+        }
+        seen.extend(dialogs.iter().map(|d| peer_key(&dialog(d).peer)));
+        if last_chunk || dialogs.len() < 3 {
+            break;
+        }
+        if let Some(top) = dialogs.iter().rev().find_map(|d| {
+            let d = dialog(d);
+            messages.iter().find(|m| {
+                msg_id(m) == d.top_message && peer_key(&msg(m).peer_id) == peer_key(&d.peer)
+            })
+        }) {
+            req.offset_date = msg(top).date;
+            req.offset_id = msg_id(top);
+        }
+        req.offset_peer = input_peer(&dialog(dialogs.last().unwrap()).peer, &users, &chats);
+    }
+    assert_eq!(seen.len(), expected, "{seen:?}");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), expected);
+}
