@@ -76,6 +76,15 @@ async fn next_text(stream: &mut UpdateStream) -> String {
     }
 }
 
+/// Skips updates until `f` picks one.
+async fn until<T>(stream: &mut UpdateStream, mut f: impl FnMut(Update) -> Option<T>) -> T {
+    loop {
+        if let Some(t) = f(next_update(stream).await) {
+            return t;
+        }
+    }
+}
+
 async fn next_update(stream: &mut UpdateStream) -> Update {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
@@ -500,5 +509,101 @@ async fn revoke_surfaces_auth_key_unregistered() {
     let err = c.client.get_me().await.expect_err("revoked");
     assert!(is_rpc(&err, 401, "AUTH_KEY_UNREGISTERED"), "{err:?}");
     assert!(!c.client.is_authorized().await.unwrap());
+    c.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_reading_editing_and_deleting_through_grammers() {
+    let sim = common::start(WorldSpec::demo()).await;
+    let alice = sim.world().user_id_by_phone(ALICE).unwrap();
+    let dmitri = sim.world().user_id_by_username("dmitri_ivanov").unwrap();
+    let mut c = common::client(&sim, 1);
+    login(&sim, &c, ALICE).await;
+    let mut peers = std::collections::HashMap::new();
+    let mut dialogs = c.client.iter_dialogs();
+    while let Some(d) = dialogs.next().await.unwrap() {
+        peers.insert(d.peer().name().unwrap_or_default().to_owned(), d.peer_ref());
+    }
+    let mut stream = updates(&mut c).await;
+
+    // Private chat (updateShortSentMessage), basic group and supergroup (updates).
+    for name in ["Dmitri", "Ops Team", "tgdesk Community"] {
+        let peer = *peers
+            .get(name)
+            .unwrap_or_else(|| panic!("dialog {name} in {peers:?}"));
+        let sent = c
+            .client
+            .send_message(peer, format!("hello {name}"))
+            .await
+            .unwrap();
+        assert_eq!(sent.text(), format!("hello {name}"));
+        assert!(sent.outgoing());
+        let mut history = c.client.iter_messages(peer).limit(1);
+        let newest = history.next().await.unwrap().unwrap();
+        assert_eq!((newest.id(), newest.text()), (sent.id(), sent.text()));
+        c.client.mark_as_read(peer).await.unwrap();
+    }
+    // Broadcast channels refuse non-creators.
+    let news = *peers.get("Company News").unwrap();
+    let err = c
+        .client
+        .send_message(news, "can I post?")
+        .await
+        .unwrap_err();
+    assert!(is_rpc(&err, 403, "CHAT_WRITE_FORBIDDEN"), "{err:?}");
+
+    // A channel post, an edit and a deletion arrive through the stream.
+    let news_id = sim
+        .world()
+        .chat_id_by_username("company_news_demo")
+        .unwrap();
+    let olga = sim.world().user_id_by_username("olga_petrova").unwrap();
+    let post = sim
+        .world()
+        .post_message(NewMessage {
+            from_user_id: olga,
+            to_user_id: None,
+            chat_id: Some(news_id),
+            text: "breaking".into(),
+            reply_to: None,
+        })
+        .unwrap();
+    let text = |u: Update| match u {
+        Update::NewMessage(m) if !m.outgoing() => Some(m.text().to_owned()),
+        _ => None,
+    };
+    assert_eq!(until(&mut stream, text).await, "breaking");
+    let id = say(&sim, dmitri, alice, "tpyo");
+    assert_eq!(until(&mut stream, text).await, "tpyo");
+    sim.world()
+        .edit_message(tgsim::world::EditMessage {
+            user_id: dmitri,
+            to_user_id: Some(alice),
+            chat_id: None,
+            message_id: id,
+            text: "typo".into(),
+        })
+        .unwrap();
+    let edited = until(&mut stream, |u| match u {
+        Update::MessageEdited(m) => Some(m.text().to_owned()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(edited, "typo");
+    sim.world()
+        .delete_messages(tgsim::world::DeleteMessages {
+            user_id: olga,
+            to_user_id: None,
+            chat_id: Some(news_id),
+            message_ids: vec![post],
+            revoke: true,
+        })
+        .unwrap();
+    let deleted = until(&mut stream, |u| match u {
+        Update::MessageDeleted(d) => Some(d.messages().to_vec()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(deleted, [post]);
     c.quit().await;
 }

@@ -137,6 +137,11 @@ impl World {
         if a.first_name.trim().is_empty() {
             return Err("first_name is required".into());
         }
+        if a.first_name.chars().count() > 64
+            || a.last_name.as_ref().is_some_and(|l| l.chars().count() > 64)
+        {
+            return Err("names are limited to 64 characters, as on Telegram".into());
+        }
         if let Some(name) = &a.username
             && !model::valid_username(name)
         {
@@ -195,8 +200,8 @@ impl World {
     /// Adds a basic group, supergroup or channel; returns its id (the
     /// `chat_id` used by [`World::post_message`]).
     pub fn create_chat(&self, c: NewChat) -> Result<i64, String> {
-        if c.title.trim().is_empty() {
-            return Err("title is required".into());
+        if c.title.trim().is_empty() || c.title.chars().count() > 128 {
+            return Err("title must have 1 to 128 characters".into());
         }
         self.with(|st| {
             for u in std::iter::once(&c.creator_user_id).chain(&c.member_user_ids) {
