@@ -64,10 +64,15 @@ pub(crate) fn rows(st: &State, user: i64) -> Vec<Row> {
                 rows.extend(row(st, user, *peer));
             }
         }
-    }
-    for ch in st.channels.values() {
-        if ch.members.contains(&user) {
-            rows.extend(row(st, user, Peer::Channel(ch.id)));
+        // Every member's box remembers its channels (for read marks).
+        for id in mb.channels.keys() {
+            if st
+                .channels
+                .get(id)
+                .is_some_and(|c| c.members.contains(&user))
+            {
+                rows.extend(row(st, user, Peer::Channel(*id)));
+            }
         }
     }
     rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.key()));

@@ -16,7 +16,35 @@ use super::model::{
 };
 use super::srp;
 
-/// A whole world, serialisable as JSON.
+/// A whole world, serialisable as JSON. Every field is optional:
+///
+/// ```json
+/// {
+///   "seed": 7,
+///   "anchor_date": 1735689600,
+///   "users": [
+///     {"key": "ana", "first_name": "Ana", "phone": "+9996610001", "username": "ana_sim",
+///      "password": "secret", "password_hint": "the usual", "home_dc": 1},
+///     {"key": "ben", "first_name": "Ben", "last_name": "Ng"}
+///   ],
+///   "chats": [
+///     {"key": "team", "kind": "group", "title": "Team", "creator": "ana", "members": ["ben"]},
+///     {"key": "news", "kind": "channel", "title": "News", "username": "news_sim", "creator": "ben",
+///      "members": ["ana"]}
+///   ],
+///   "messages": [
+///     {"from": "ben", "to": "ana", "text": "Hi!", "ago_secs": 3600},
+///     {"from": "ana", "to": "ben", "text": "Hello", "ago_secs": 3500, "reply_to": 0},
+///     {"from": "ana", "chat": "team", "text": "Standup?", "ago_secs": 60, "edited_ago_secs": 30}
+///   ],
+///   "generate": {"accounts": 100, "chats_per_account": 10, "messages_per_chat": 20}
+/// }
+/// ```
+///
+/// Users with a `phone` are accounts; `ago_secs` counts back from
+/// `anchor_date` (default: when the world is built); `reply_to` is an index
+/// into `messages`; `generate` adds accounts `+999661NNNNN` with their own
+/// contacts and chats.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorldSpec {

@@ -189,10 +189,16 @@ pub(crate) fn get_difference(
     if complete {
         // Channels with news since the client's date: it must ask each one.
         let mut news: Vec<i64> = st
-            .channels
-            .values()
-            .filter(|c| c.members.contains(&user) && c.last_event_date >= req.date)
-            .map(|c| c.id)
+            .boxes
+            .get(&user)
+            .map(|mb| mb.channels.keys().copied().collect::<Vec<i64>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| {
+                st.channels
+                    .get(id)
+                    .is_some_and(|c| c.members.contains(&user) && c.last_event_date >= req.date)
+            })
             .collect();
         news.sort_unstable();
         for channel_id in news {

@@ -156,3 +156,32 @@ fn seeded_worlds_are_deterministic_and_cheap() {
     z.login(1, kz, phone);
     assert_ne!(dx, format!("{:?}", z.dialogs(1, kz, 100)));
 }
+
+#[test]
+fn the_documented_spec_example_builds() {
+    let json = r#"{
+      "seed": 7,
+      "anchor_date": 1735689600,
+      "users": [
+        {"key": "ana", "first_name": "Ana", "phone": "+9996610001", "username": "ana_sim",
+         "password": "secret", "password_hint": "the usual", "home_dc": 1},
+        {"key": "ben", "first_name": "Ben", "last_name": "Ng"}
+      ],
+      "chats": [
+        {"key": "team", "kind": "group", "title": "Team", "creator": "ana", "members": ["ben"]},
+        {"key": "news", "kind": "channel", "title": "News", "username": "news_sim", "creator": "ben",
+         "members": ["ana"]}
+      ],
+      "messages": [
+        {"from": "ben", "to": "ana", "text": "Hi!", "ago_secs": 3600},
+        {"from": "ana", "to": "ben", "text": "Hello", "ago_secs": 3500, "reply_to": 0},
+        {"from": "ana", "chat": "team", "text": "Standup?", "ago_secs": 60, "edited_ago_secs": 30}
+      ],
+      "generate": {"accounts": 3, "chats_per_account": 2, "messages_per_chat": 2}
+    }"#;
+    let fx = Fx::new(WorldSpec::from_json(json).unwrap());
+    assert_eq!(fx.world.accounts().len(), 4);
+    assert_eq!(fx.world.messages_count(), 3 + 3 * 2 * 2);
+    assert!(fx.world.accounts()[0].has_password);
+    assert!(fx.world.chat_id_by_username("news_sim").is_some());
+}
