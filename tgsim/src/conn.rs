@@ -67,15 +67,13 @@ pub(crate) async fn run(inner: Arc<Inner>, dc_id: i32, stream: TcpStream) {
             return;
         }
     };
-    let key = match crypto::frame_key_id(&first).and_then(|id| lookup_key(&inner, dc_id, id)) {
-        Some(k) => k,
-        None => {
-            // Unknown key (or a plaintext DH attempt): Telegram answers -404.
-            let frame = codec.encode_error(404);
-            let _ = crate::transport::write_all(&mut wr, &frame).await;
-            debug!(dc_id, "unknown auth key: answered -404");
-            return;
-        }
+    let Some(key) = crypto::frame_key_id(&first).and_then(|id| lookup_key(&inner, dc_id, id))
+    else {
+        // Unknown key (or a plaintext DH attempt): Telegram answers -404.
+        let frame = codec.encode_error(404);
+        let _ = crate::transport::write_all(&mut wr, &frame).await;
+        debug!(dc_id, "unknown auth key: answered -404");
+        return;
     };
 
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Out>();
@@ -109,11 +107,11 @@ pub(crate) async fn run(inner: Arc<Inner>, dc_id: i32, stream: TcpStream) {
 
     let mut frame = Some(first);
     loop {
-        if let Some(f) = frame.take() {
-            if let Err(e) = conn.on_frame(&f) {
-                debug!(dc_id, error = %e, "closing connection after a bad message");
-                break;
-            }
+        if let Some(f) = frame.take()
+            && let Err(e) = conn.on_frame(&f)
+        {
+            debug!(dc_id, error = %e, "closing connection after a bad message");
+            break;
         }
         let deadline = conn.ping_deadline;
         tokio::select! {
@@ -489,9 +487,7 @@ fn unwrap_query(mut body: Vec<u8>) -> Result<Vec<u8>, RpcErr> {
             tl::functions::InvokeWithLayer::<()>::CONSTRUCTOR_ID => {
                 inner::<tl::functions::InvokeWithLayer<Rest>>(&body, |q| q.query)?
             }
-            tl::functions::InitConnection::<()>::CONSTRUCTOR_ID => {
-                inner::<tl::functions::InitConnection<Rest>>(&body, |q| q.query)?
-            }
+            tl::functions::InitConnection::<()>::CONSTRUCTOR_ID => strip_init_connection(&body)?,
             tl::functions::InvokeAfterMsg::<()>::CONSTRUCTOR_ID => {
                 inner::<tl::functions::InvokeAfterMsg<Rest>>(&body, |q| q.query)?
             }
@@ -505,6 +501,104 @@ fn unwrap_query(mut body: Vec<u8>) -> Result<Vec<u8>, RpcErr> {
         };
     }
     Err(RpcErr::bad_request("INPUT_REQUEST_TOO_LONG"))
+}
+
+/// Deepest JSON nesting accepted in initConnection's `params`.
+const MAX_JSON_DEPTH: u32 = 16;
+
+/// Reads initConnection by hand: its `params` is a recursive JSONValue, and a
+/// generated decoder would recurse as deep as a hostile client nests it.
+fn strip_init_connection(body: &[u8]) -> Result<Vec<u8>, RpcErr> {
+    let bad = || RpcErr::bad_request("CONNECTION_NOT_INITED");
+    let mut r = Reader { b: body, pos: 4 };
+    let flags = r.u32().ok_or_else(bad)?;
+    r.skip(4).ok_or_else(bad)?; // api_id
+    for _ in 0..6 {
+        r.string().ok_or_else(bad)?; // device_model .. lang_code
+    }
+    if flags & 1 != 0 {
+        // inputClientProxy#75588b3f address:string port:int
+        if r.u32() != Some(0x7558_8b3f) {
+            return Err(bad());
+        }
+        r.string().ok_or_else(bad)?;
+        r.skip(4).ok_or_else(bad)?;
+    }
+    if flags & 2 != 0 {
+        r.json(0).ok_or_else(bad)?;
+    }
+    Ok(body[r.pos..].to_vec())
+}
+
+/// A bounds-checked TL reader for the few shapes decoded by hand.
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn skip(&mut self, n: usize) -> Option<()> {
+        let end = self.pos.checked_add(n)?;
+        (end <= self.b.len()).then(|| self.pos = end)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let v = read_u32(self.b, self.pos)?;
+        self.pos += 4;
+        Some(v)
+    }
+
+    fn string(&mut self) -> Option<()> {
+        let first = *self.b.get(self.pos)?;
+        let (len, header) = if first == 255 {
+            return None;
+        } else if first == 254 {
+            let b = self.b.get(self.pos + 1..self.pos + 4)?;
+            (
+                usize::from(b[0]) | usize::from(b[1]) << 8 | usize::from(b[2]) << 16,
+                4,
+            )
+        } else {
+            (usize::from(first), 1)
+        };
+        let total = header + len;
+        self.skip(total.div_ceil(4) * 4)
+    }
+
+    fn json(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_JSON_DEPTH {
+            return None;
+        }
+        match self.u32()? {
+            0x3f6d_7b68 => Some(()),      // jsonNull
+            0xc734_5e6a => self.skip(4),  // jsonBool value:Bool
+            0x2be0_dfa4 => self.skip(8),  // jsonNumber value:double
+            0xb71e_767a => self.string(), // jsonString
+            0xf744_4763 => {
+                // jsonArray value:Vector<JSONValue>
+                let n = self.vector_len()?;
+                (0..n).try_for_each(|_| self.json(depth + 1))
+            }
+            0x99c1_d49d => {
+                // jsonObject value:Vector<JSONObjectValue>
+                let n = self.vector_len()?;
+                (0..n).try_for_each(|_| {
+                    // jsonObjectValue#c0de1bd9 key:string value:JSONValue
+                    (self.u32()? == 0xc0de_1bd9).then_some(())?;
+                    self.string()?;
+                    self.json(depth + 1)
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn vector_len(&mut self) -> Option<u32> {
+        (self.u32()? == 0x1cb5_c415).then_some(())?;
+        let n = self.u32()?;
+        // Each element takes at least 4 bytes: a longer count is a lie.
+        (n as usize <= (self.b.len() - self.pos) / 4).then_some(n)
+    }
 }
 
 fn config(inner: &Inner, this_dc: i32) -> Vec<u8> {
@@ -619,7 +713,8 @@ fn gzip_tl(data: &[u8]) -> Vec<u8> {
 
 /// Decompresses a gzip_packed body (after its constructor), refusing bombs.
 fn gunzip_tl(rest: &[u8]) -> Result<Vec<u8>, ConnError> {
-    let packed = Vec::<u8>::from_bytes(rest).map_err(|_| ConnError::Malformed("bad gzip_packed"))?;
+    let packed =
+        Vec::<u8>::from_bytes(rest).map_err(|_| ConnError::Malformed("bad gzip_packed"))?;
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&packed[..])
         .take(MAX_FRAME as u64 * 4)
@@ -697,7 +792,8 @@ impl Writer {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let low = if response { 1 } else { 3 };
-        let mut id = ((now.as_secs() as i64) << 32) | ((i64::from(now.subsec_nanos()) << 2) & 0xffff_fffc);
+        let mut id =
+            ((now.as_secs() as i64) << 32) | ((i64::from(now.subsec_nanos()) << 2) & 0xffff_fffc);
         id = (id & !3) | low;
         if id <= self.last_msg_id {
             id = (self.last_msg_id & !3) + 4 + low;
@@ -777,4 +873,73 @@ async fn write_loop(
         }
     }
     let _ = tokio::io::AsyncWriteExt::shutdown(&mut w.wr).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init_connection(params: Option<Vec<u8>>, query: &[u8]) -> Vec<u8> {
+        let mut b = tl::functions::InitConnection::<()>::CONSTRUCTOR_ID
+            .to_le_bytes()
+            .to_vec();
+        let flags: u32 = if params.is_some() { 2 } else { 0 };
+        b.extend_from_slice(&flags.to_le_bytes());
+        b.extend_from_slice(&7i32.to_le_bytes());
+        for s in ["model", "os", "1.0", "en", "", "en"] {
+            s.to_string().serialize(&mut b);
+        }
+        if let Some(p) = params {
+            b.extend_from_slice(&p);
+        }
+        b.extend_from_slice(query);
+        b
+    }
+
+    #[test]
+    fn init_connection_is_unwrapped_with_and_without_params() {
+        let query = tl::functions::help::GetConfig {}.to_bytes();
+        assert_eq!(
+            unwrap_query(init_connection(None, &query)),
+            Ok(query.clone())
+        );
+        let params = tl::enums::Jsonvalue::JsonObject(tl::types::JsonObject {
+            value: vec![tl::enums::JsonobjectValue::JsonObjectValue(
+                tl::types::JsonObjectValue {
+                    key: "tz".into(),
+                    value: tl::enums::Jsonvalue::JsonArray(tl::types::JsonArray {
+                        value: vec![
+                            tl::enums::Jsonvalue::JsonNull,
+                            tl::enums::Jsonvalue::JsonNumber(tl::types::JsonNumber { value: 1.5 }),
+                            tl::enums::Jsonvalue::JsonString(tl::types::JsonString {
+                                value: "x".repeat(300),
+                            }),
+                        ],
+                    }),
+                },
+            )],
+        })
+        .to_bytes();
+        assert_eq!(
+            unwrap_query(init_connection(Some(params), &query)),
+            Ok(query)
+        );
+    }
+
+    #[test]
+    fn deeply_nested_params_are_refused_not_recursed() {
+        // 200,000 nested jsonArray values: a recursive decoder overflows its stack.
+        let mut params = Vec::new();
+        for _ in 0..200_000 {
+            params.extend_from_slice(&0xf744_4763u32.to_le_bytes());
+            params.extend_from_slice(&0x1cb5_c415u32.to_le_bytes());
+            params.extend_from_slice(&1u32.to_le_bytes());
+        }
+        params.extend_from_slice(&0x3f6d_7b68u32.to_le_bytes());
+        let body = init_connection(Some(params), &tl::functions::help::GetConfig {}.to_bytes());
+        assert_eq!(
+            unwrap_query(body),
+            Err(RpcErr::bad_request("CONNECTION_NOT_INITED"))
+        );
+    }
 }

@@ -90,7 +90,7 @@ pub enum OpenError {
 /// Opens a client→server frame (`auth_key_id ‖ msg_key ‖ ciphertext`) and
 /// returns the plaintext (salt, session_id, message, padding).
 pub fn open(key: &ServerKey, frame: &[u8]) -> Result<Vec<u8>, OpenError> {
-    if frame.len() < 24 + 32 || (frame.len() - 24) % 16 != 0 {
+    if frame.len() < 24 + 32 || !(frame.len() - 24).is_multiple_of(16) {
         return Err(OpenError::BadLength);
     }
     let mut msg_key = [0u8; 16];

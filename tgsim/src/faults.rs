@@ -81,7 +81,10 @@ impl Faults {
             remaining,
             delay: spec.delay_ms.map(Duration::from_millis),
         };
-        self.lock_active().entry(spec.method).or_default().push(active);
+        self.lock_active()
+            .entry(spec.method)
+            .or_default()
+            .push(active);
         Ok(())
     }
 

@@ -50,10 +50,11 @@ impl Hub {
         tx: mpsc::UnboundedSender<Outbound>,
     ) -> Registration<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock()
-            .entry(auth_key_id)
-            .or_default()
-            .push(Conn { id, auth_key_id, tx });
+        self.lock().entry(auth_key_id).or_default().push(Conn {
+            id,
+            auth_key_id,
+            tx,
+        });
         Registration {
             hub: self,
             id,

@@ -11,7 +11,11 @@ use clap::Parser;
 use tgsim::{Sim, SimConfig, WorldSpec};
 
 #[derive(Parser)]
-#[command(name = "tgsim", version, about = "A simulated Telegram speaking real MTProto 2.0")]
+#[command(
+    name = "tgsim",
+    version,
+    about = "A simulated Telegram speaking real MTProto 2.0"
+)]
 struct Args {
     /// Address the data centres listen on; port 0 picks free ports.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -67,14 +71,20 @@ async fn main() -> ExitCode {
     {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("tgsim: cannot start the data centres on {}: {e}", args.listen);
+            eprintln!(
+                "tgsim: cannot start the data centres on {}: {e}",
+                args.listen
+            );
             return ExitCode::FAILURE;
         }
     };
     let listener = match tokio::net::TcpListener::bind(args.control).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("tgsim: cannot listen for the control API on {}: {e}", args.control);
+            eprintln!(
+                "tgsim: cannot listen for the control API on {}: {e}",
+                args.control
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -68,8 +68,6 @@ impl RpcErr {
             || name.starts_with("INTERNAL")
         {
             500
-        } else if name.starts_with("PHONE_NUMBER_BANNED") || name == "USER_BANNED" {
-            400
         } else {
             400
         };

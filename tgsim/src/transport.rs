@@ -89,7 +89,8 @@ impl Codec {
                 let mut hasher = crc32fast::Hasher::new();
                 hasher.update(&len_bytes);
                 hasher.update(body);
-                let crc = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+                let crc =
+                    u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
                 if hasher.finalize() != crc {
                     return Err(FrameError::BadCrc);
                 }
