@@ -97,10 +97,13 @@ async fn a_key_works_only_on_the_dc_it_was_registered_for() {
     let mut opt2 = grammers_session::Session::dc_option(&*session, 2)
         .expect("session")
         .expect("dc 2");
-    let grammers_session::types::DcOption { ipv4: v4_1, ipv6: v6_1, .. } =
-        grammers_session::Session::dc_option(&*session, 1)
-            .expect("session")
-            .expect("dc 1");
+    let grammers_session::types::DcOption {
+        ipv4: v4_1,
+        ipv6: v6_1,
+        ..
+    } = grammers_session::Session::dc_option(&*session, 1)
+        .expect("session")
+        .expect("dc 1");
     opt2.ipv4 = v4_1;
     opt2.ipv6 = v6_1;
     grammers_session::Session::set_dc_option(&*session, &opt2)
