@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::faults::FaultSpec;
 use crate::server::Sim;
-use crate::world::{DeleteMessages, EditMessage, NewAccount, NewMessage};
+use crate::world::{DeleteMessages, EditMessage, NewAccount, NewChat, NewMessage};
 
 /// An error answer: `{"error": "..."}` with a status.
 struct ApiError(StatusCode, String);
@@ -57,6 +57,8 @@ pub fn router(sim: Sim) -> Router {
         .route("/auth-keys", post(auth_keys))
         .route("/accounts", get(accounts).post(create_account))
         .route("/accounts/{user_id}/revoke", post(revoke))
+        .route("/chats", post(create_chat))
+        .route("/clock/advance", post(advance_clock))
         .route("/codes", get(codes))
         .route("/codes/expire", post(expire_codes))
         .route("/codes/{phone}", get(code))
@@ -124,6 +126,21 @@ async fn create_account(State(sim): State<Sim>, Body(req): Body<NewAccount>) -> 
 async fn revoke(State(sim): State<Sim>, Path(user_id): Path<i64>) -> ApiResult {
     sim.world().revoke(user_id).map_err(bad)?;
     Ok(Json(json!({ "revoked": user_id })))
+}
+
+async fn create_chat(State(sim): State<Sim>, Body(req): Body<NewChat>) -> ApiResult {
+    let chat_id = sim.world().create_chat(req).map_err(bad)?;
+    Ok(Json(json!({ "chat_id": chat_id })))
+}
+
+#[derive(Deserialize)]
+struct AdvanceClock {
+    seconds: u32,
+}
+
+async fn advance_clock(State(sim): State<Sim>, Body(req): Body<AdvanceClock>) -> Json<Value> {
+    sim.world().advance_clock(req.seconds);
+    Json(json!({ "advanced": req.seconds }))
 }
 
 async fn codes(State(sim): State<Sim>) -> Json<Value> {

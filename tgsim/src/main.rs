@@ -98,7 +98,18 @@ async fn main() -> ExitCode {
     println!("{}", tgsim::control::ready_line(control, &sim));
     let stop = sim.clone();
     let shutdown = async move {
-        let _ = tokio::signal::ctrl_c().await;
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
         stop.shutdown();
     };
     if let Err(e) = tgsim::control::serve(sim, listener, shutdown).await {
