@@ -1,0 +1,195 @@
+//! The application: shared state, the router, start-up and serving.
+//!
+//! `main` and the tests build the service the same way: [`prepare`] (open
+//! and migrate the database, load the vault keys and check them against the
+//! stored data), [`router`], then [`serve`] with a listener and a shutdown
+//! future of the caller's choosing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{Next, from_fn};
+use axum::response::Response;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ConfigError};
+use crate::store::{Db, StoreError};
+use crate::telegram::session::{SessionOptions, SessionStore};
+use crate::vault::check::{CheckError, CheckReport};
+use crate::vault::{Vault, VaultError};
+use crate::web::{assets, error, health, pages};
+
+/// Everything a request handler may need. Cheap to clone (`Arc`s inside).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub sessions: SessionStore,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db, vault: Arc<Vault>) -> Self {
+        let sessions = SessionStore::new(db.clone(), Arc::clone(&vault), SessionOptions::default());
+        Self {
+            config: Arc::new(config),
+            db,
+            vault,
+            sessions,
+        }
+    }
+
+    /// Releases what the state holds once the server has stopped.
+    pub async fn shutdown(&self) {
+        self.db.close().await;
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database {url}: {source}")]
+    Database { url: String, source: StoreError },
+    #[error("cannot migrate the database {url}: {source}")]
+    Migrate { url: String, source: StoreError },
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Opens and migrates the database, loads the vault keys and checks that
+/// they open the stored data. A failed check changes nothing stored.
+pub async fn prepare(config: Config) -> Result<(AppState, CheckReport), StartError> {
+    let keys = config.load_vault_keys()?;
+    let vault = Arc::new(Vault::new(&keys)?);
+    drop(keys);
+    let url = config.database_url.to_string();
+    let db = Db::connect(config.database_url.expose())
+        .await
+        .map_err(|source| StartError::Database {
+            url: url.clone(),
+            source,
+        })?;
+    db.migrate()
+        .await
+        .map_err(|source| StartError::Migrate { url, source })?;
+    let report = crate::vault::check::check(&db, &vault).await?;
+    Ok((AppState::new(config, db, vault), report))
+}
+
+/// Binds the configured address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/{version}/{name}", get(assets::serve))
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
+        .layer(from_fn(error::log_internal_errors))
+        .layer(from_fn(security_headers))
+        .layer(from_fn(trace_requests))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets
+/// requests in flight finish. Handlers can extract the client address with
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve<F>(listener: TcpListener, router: Router, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Headers every response gets: no sniffing, no framing, scripts and styles
+/// from our own origin only.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    };
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+         frame-ancestors 'none'; form-action 'self'",
+    );
+    response
+}
+
+/// One debug line per request: method, path, status, time taken.
+async fn trace_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

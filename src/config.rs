@@ -1,0 +1,918 @@
+//! Configuration, in layers: built-in defaults, then an optional TOML file
+//! (`--config`), then `TGDESK_*` environment variables, then command-line
+//! flags. Every value is checked once, here, and a bad one is reported with
+//! the place it came from ("TGDESK_LISTEN: invalid socket address 'x': …").
+//!
+//! Secrets (`api_hash`, vault keys) are held in [`Secret`], so neither
+//! `Debug` nor an error message ever shows them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+use crate::store::Backend;
+use crate::vault::{VaultError, VaultKey};
+
+/// Default address of the web server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database of `tgdesk serve`: an SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tgdesk.db";
+/// Default tracing filter.
+pub const DEFAULT_LOG: &str = "info";
+
+/// A configuration problem, named after the setting it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{setting}: {message}")]
+    Invalid { setting: String, message: String },
+    #[error("cannot read configuration file {}: {source}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {}: {message}", path.display())]
+    ParseFile { path: PathBuf, message: String },
+    #[error(
+        "Telegram API credentials are missing: set TGDESK_API_ID and TGDESK_API_HASH (from https://my.telegram.org, \"API development tools\"), or set TGDESK_TELEGRAM_SIM to use a tgsim simulator instead"
+    )]
+    NoTelegram,
+    #[error("{missing} is missing ({present} is set): set both, from https://my.telegram.org")]
+    HalfTelegram {
+        missing: &'static str,
+        present: &'static str,
+    },
+    #[error(
+        "set either TGDESK_VAULT_KEYS or TGDESK_VAULT_KEY_FILE, not both ({keys} and {file} are both set)"
+    )]
+    TwoKeySources { keys: String, file: String },
+    #[error("{setting}: {source}")]
+    Vault { setting: String, source: VaultError },
+    #[error("{0}")]
+    NoVaultKey(VaultError),
+}
+
+/// Where a setting's value came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Origin {
+    File(PathBuf),
+    Env,
+    Flag,
+}
+
+/// One configurable setting: its TOML key, environment variable and flag.
+struct Setting {
+    key: &'static str,
+    env: &'static str,
+    flag: &'static str,
+}
+
+const LISTEN: Setting = Setting {
+    key: "listen",
+    env: "TGDESK_LISTEN",
+    flag: "--listen",
+};
+const DATABASE_URL: Setting = Setting {
+    key: "database_url",
+    env: "TGDESK_DATABASE_URL",
+    flag: "--database-url",
+};
+const VAULT_KEYS: Setting = Setting {
+    key: "vault_keys",
+    env: "TGDESK_VAULT_KEYS",
+    flag: "",
+};
+const VAULT_KEY_FILE: Setting = Setting {
+    key: "vault_key_file",
+    env: "TGDESK_VAULT_KEY_FILE",
+    flag: "--vault-key-file",
+};
+const API_ID: Setting = Setting {
+    key: "api_id",
+    env: "TGDESK_API_ID",
+    flag: "",
+};
+const API_HASH: Setting = Setting {
+    key: "api_hash",
+    env: "TGDESK_API_HASH",
+    flag: "",
+};
+const TELEGRAM_SIM: Setting = Setting {
+    key: "telegram_sim",
+    env: "TGDESK_TELEGRAM_SIM",
+    flag: "--telegram-sim",
+};
+const PUBLIC_URL: Setting = Setting {
+    key: "public_url",
+    env: "TGDESK_PUBLIC_URL",
+    flag: "--public-url",
+};
+const SECURE_COOKIES: Setting = Setting {
+    key: "secure_cookies",
+    env: "TGDESK_SECURE_COOKIES",
+    flag: "",
+};
+const LOG: Setting = Setting {
+    key: "log",
+    env: "TGDESK_LOG",
+    flag: "--log",
+};
+const ADMINS: Setting = Setting {
+    key: "admins",
+    env: "TGDESK_ADMINS",
+    flag: "",
+};
+
+/// Every setting, in the order of the README's table.
+const SETTINGS: [&Setting; 11] = [
+    &LISTEN,
+    &DATABASE_URL,
+    &VAULT_KEYS,
+    &VAULT_KEY_FILE,
+    &API_ID,
+    &API_HASH,
+    &TELEGRAM_SIM,
+    &PUBLIC_URL,
+    &SECURE_COOKIES,
+    &LOG,
+    &ADMINS,
+];
+
+/// The TOML file's shape. Unknown keys are refused, so a typo is not
+/// silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    vault_keys: Option<StringOrList>,
+    vault_key_file: Option<PathBuf>,
+    api_id: Option<i64>,
+    api_hash: Option<String>,
+    telegram_sim: Option<String>,
+    public_url: Option<String>,
+    secure_cookies: Option<bool>,
+    log: Option<String>,
+    admins: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Command-line flags that override the other layers.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub vault_key_file: Option<PathBuf>,
+    pub telegram_sim: Option<String>,
+    pub public_url: Option<String>,
+    pub log: Option<String>,
+}
+
+/// Where vault keys come from.
+#[derive(Clone, Debug)]
+pub enum VaultKeySource {
+    /// None configured.
+    None,
+    /// Listed inline (`TGDESK_VAULT_KEYS`), newest last.
+    Inline {
+        keys: Secret<String>,
+        setting: String,
+    },
+    /// Read from a file, one key per line, newest last.
+    File { path: PathBuf, setting: String },
+}
+
+/// How tgdesk reaches Telegram.
+#[derive(Clone, Debug)]
+pub enum TelegramConfig {
+    /// Real Telegram, with the application's credentials from my.telegram.org.
+    Telegram {
+        api_id: i32,
+        api_hash: Secret<String>,
+    },
+    /// An external tgsim, by its control address (`http://host:port`).
+    Simulator { control_url: String, api_id: i32 },
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub vault_keys: VaultKeySource,
+    pub api_id: Option<i32>,
+    pub api_hash: Option<Secret<String>>,
+    /// Control address of an external tgsim, normalised to `http://host:port`.
+    pub telegram_sim: Option<String>,
+    /// The address users reach tgdesk at, without trailing slash (used for
+    /// absolute links and the Origin check), if it differs from `listen`.
+    pub public_url: Option<String>,
+    /// Whether cookies get the `Secure` attribute (and the `__Host-` prefix).
+    /// Defaults to on when `public_url` is https.
+    pub secure_cookies: bool,
+    /// Tracing filter (`tracing_subscriber::EnvFilter` syntax).
+    pub log: String,
+    /// Telegram user ids granted the admin role by configuration.
+    pub admins: Vec<i64>,
+}
+
+/// A database URL whose password never appears in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The full URL, password included: pass it to the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_password(&self.0))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", redact_password(&self.0))
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let Some((user, _password)) = userinfo.split_once(':') else {
+        return url.to_owned();
+    };
+    format!("{scheme}://{user}:[redacted]{}", &rest[at..])
+}
+
+/// The merged raw values of all layers, each with its origin.
+#[derive(Default)]
+struct Layers(BTreeMap<&'static str, (String, Origin)>);
+
+impl Layers {
+    fn set(&mut self, setting: &Setting, value: String, origin: Origin) {
+        self.0.insert(setting.key, (value, origin));
+    }
+
+    fn get(&self, setting: &Setting) -> Option<(&str, String)> {
+        self.0
+            .get(setting.key)
+            .map(|(value, origin)| (value.as_str(), name_of(setting, origin)))
+    }
+}
+
+fn name_of(setting: &Setting, origin: &Origin) -> String {
+    match origin {
+        Origin::Env => setting.env.to_owned(),
+        Origin::Flag => setting.flag.to_owned(),
+        Origin::File(path) => format!("{} (in {})", setting.key, path.display()),
+    }
+}
+
+fn invalid(setting: String, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and the given
+    /// file and flags.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(file, &process_env, flags)
+    }
+
+    /// Loads the configuration with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = Layers::default();
+        if let Some(path) = file {
+            read_file(path, &mut layers)?;
+        }
+        for setting in SETTINGS {
+            if let Some(value) = env(setting.env).filter(|v| !v.trim().is_empty()) {
+                layers.set(setting, value, Origin::Env);
+            }
+        }
+        let flag_values: [(&Setting, &Option<String>); 5] = [
+            (&LISTEN, &flags.listen),
+            (&DATABASE_URL, &flags.database_url),
+            (&TELEGRAM_SIM, &flags.telegram_sim),
+            (&PUBLIC_URL, &flags.public_url),
+            (&LOG, &flags.log),
+        ];
+        for (setting, value) in flag_values {
+            if let Some(value) = value {
+                layers.set(setting, value.clone(), Origin::Flag);
+            }
+        }
+        if let Some(path) = &flags.vault_key_file {
+            layers.set(
+                &VAULT_KEY_FILE,
+                path.to_string_lossy().into_owned(),
+                Origin::Flag,
+            );
+        }
+        Self::from_layers(&layers)
+    }
+
+    fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        let listen = match layers.get(&LISTEN) {
+            Some((value, name)) => parse_listen(value, name)?,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|e| invalid("listen".into(), format!("bad default: {e}")))?,
+        };
+
+        let database_url = match layers.get(&DATABASE_URL) {
+            Some((value, name)) => {
+                let value = value.trim();
+                Backend::from_url(value).map_err(|e| invalid(name, e.to_string()))?;
+                DatabaseUrl::new(value)
+            }
+            None => DatabaseUrl::new(DEFAULT_DATABASE_URL),
+        };
+
+        let vault_keys = match (layers.get(&VAULT_KEYS), layers.get(&VAULT_KEY_FILE)) {
+            (Some((_, keys)), Some((_, file))) => {
+                return Err(ConfigError::TwoKeySources { keys, file });
+            }
+            (Some((value, setting)), None) => VaultKeySource::Inline {
+                keys: Secret::new(value.to_owned()),
+                setting,
+            },
+            (None, Some((value, setting))) => VaultKeySource::File {
+                path: PathBuf::from(value.trim()),
+                setting,
+            },
+            (None, None) => VaultKeySource::None,
+        };
+
+        let api_id = match layers.get(&API_ID) {
+            Some((value, name)) => Some(parse_api_id(value, name)?),
+            None => None,
+        };
+        let api_hash = match layers.get(&API_HASH) {
+            Some((value, name)) => {
+                let value = value.trim();
+                if value.len() != 32 || !value.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(invalid(
+                        name,
+                        "expected the 32 hexadecimal characters shown as api_hash on my.telegram.org",
+                    ));
+                }
+                Some(Secret::new(value.to_owned()))
+            }
+            None => None,
+        };
+
+        let telegram_sim = match layers.get(&TELEGRAM_SIM) {
+            Some((value, name)) => Some(parse_sim_address(value, name)?),
+            None => None,
+        };
+
+        let public_url = match layers.get(&PUBLIC_URL) {
+            Some((value, name)) => {
+                let value = value.trim().trim_end_matches('/');
+                let rest = value
+                    .strip_prefix("https://")
+                    .or_else(|| value.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {}
+                    _ => {
+                        return Err(invalid(
+                            name,
+                            format!(
+                                "expected an http:// or https:// URL such as https://tgdesk.example.com, got '{value}'"
+                            ),
+                        ));
+                    }
+                }
+                Some(value.to_owned())
+            }
+            None => None,
+        };
+
+        let secure_cookies = match layers.get(&SECURE_COOKIES) {
+            Some((value, name)) => parse_bool(value, name)?,
+            None => public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+        };
+
+        let log = match layers.get(&LOG) {
+            Some((value, name)) => {
+                tracing_subscriber::EnvFilter::try_new(value)
+                    .map_err(|e| invalid(name, format!("invalid log filter '{value}': {e}")))?;
+                value.to_owned()
+            }
+            None => DEFAULT_LOG.to_owned(),
+        };
+
+        let admins = match layers.get(&ADMINS) {
+            Some((value, name)) => parse_admins(value, name)?,
+            None => Vec::new(),
+        };
+
+        Ok(Config {
+            listen,
+            database_url,
+            vault_keys,
+            api_id,
+            api_hash,
+            telegram_sim,
+            public_url,
+            secure_cookies,
+            log,
+            admins,
+        })
+    }
+
+    /// How to reach Telegram, for `serve`: real Telegram needs both api_id
+    /// and api_hash; a simulator needs its control address.
+    pub fn telegram(&self) -> Result<TelegramConfig, ConfigError> {
+        if let Some(control_url) = &self.telegram_sim {
+            return Ok(TelegramConfig::Simulator {
+                control_url: control_url.clone(),
+                api_id: self.api_id.unwrap_or(1),
+            });
+        }
+        match (self.api_id, &self.api_hash) {
+            (Some(api_id), Some(api_hash)) => Ok(TelegramConfig::Telegram {
+                api_id,
+                api_hash: api_hash.clone(),
+            }),
+            (Some(_), None) => Err(ConfigError::HalfTelegram {
+                missing: API_HASH.env,
+                present: API_ID.env,
+            }),
+            (None, Some(_)) => Err(ConfigError::HalfTelegram {
+                missing: API_ID.env,
+                present: API_HASH.env,
+            }),
+            (None, None) => Err(ConfigError::NoTelegram),
+        }
+    }
+
+    /// Reads and parses the configured vault keys, oldest first.
+    pub fn load_vault_keys(&self) -> Result<Vec<VaultKey>, ConfigError> {
+        let keys = match &self.vault_keys {
+            VaultKeySource::None => return Err(ConfigError::NoVaultKey(VaultError::NoKeys)),
+            VaultKeySource::Inline { keys, setting } => VaultKey::parse_list(keys.expose())
+                .map_err(|source| ConfigError::Vault {
+                    setting: setting.clone(),
+                    source,
+                })?,
+            VaultKeySource::File { path, setting } => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        setting.clone(),
+                        format!("cannot read key file {}: {e}", path.display()),
+                    )
+                })?;
+                let text = zeroize::Zeroizing::new(text);
+                VaultKey::parse_list(&text).map_err(|source| ConfigError::Vault {
+                    setting: format!("{setting} ({})", path.display()),
+                    source,
+                })?
+            }
+        };
+        if keys.is_empty() {
+            return Err(ConfigError::NoVaultKey(VaultError::NoKeys));
+        }
+        Ok(keys)
+    }
+
+    /// The base URL links should use: `public_url`, or `http://<listen>`.
+    pub fn base_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+fn read_file(path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })?;
+    let origin = || Origin::File(path.to_owned());
+    let strings: [(&Setting, Option<String>); 7] = [
+        (&LISTEN, file.listen),
+        (&DATABASE_URL, file.database_url),
+        (&API_HASH, file.api_hash),
+        (&TELEGRAM_SIM, file.telegram_sim),
+        (&PUBLIC_URL, file.public_url),
+        (&LOG, file.log),
+        (
+            &VAULT_KEY_FILE,
+            file.vault_key_file
+                .map(|p| p.to_string_lossy().into_owned()),
+        ),
+    ];
+    for (setting, value) in strings {
+        if let Some(value) = value {
+            layers.set(setting, value, origin());
+        }
+    }
+    if let Some(keys) = file.vault_keys {
+        let joined = match keys {
+            StringOrList::One(s) => s,
+            StringOrList::Many(list) => list.join(","),
+        };
+        layers.set(&VAULT_KEYS, joined, origin());
+    }
+    if let Some(api_id) = file.api_id {
+        layers.set(&API_ID, api_id.to_string(), origin());
+    }
+    if let Some(secure) = file.secure_cookies {
+        layers.set(&SECURE_COOKIES, secure.to_string(), origin());
+    }
+    if let Some(admins) = file.admins {
+        let joined = admins
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        layers.set(&ADMINS, joined, origin());
+    }
+    Ok(())
+}
+
+fn parse_listen(value: &str, name: String) -> Result<SocketAddr, ConfigError> {
+    let value = value.trim();
+    value.parse().map_err(|e| {
+        invalid(
+            name,
+            format!(
+                "invalid socket address '{value}': {e} (expected address:port, e.g. 127.0.0.1:8080)"
+            ),
+        )
+    })
+}
+
+fn parse_api_id(value: &str, name: String) -> Result<i32, ConfigError> {
+    let value = value.trim();
+    match value.parse::<i32>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(invalid(
+            name,
+            format!(
+                "'{value}' is not an api_id: expected the positive number shown on my.telegram.org"
+            ),
+        )),
+    }
+}
+
+fn parse_bool(value: &str, name: String) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(invalid(
+            name,
+            format!("expected true or false, got '{other}'"),
+        )),
+    }
+}
+
+fn parse_admins(value: &str, name: String) -> Result<Vec<i64>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| match item.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(id),
+            _ => Err(invalid(
+                name.clone(),
+                format!("'{item}' is not a Telegram user id (a positive number)"),
+            )),
+        })
+        .collect()
+}
+
+/// Accepts `host:port` or `http://host:port` and returns the latter.
+fn parse_sim_address(value: &str, name: String) -> Result<String, ConfigError> {
+    let value = value.trim().trim_end_matches('/');
+    let host_port = value.strip_prefix("http://").unwrap_or(value);
+    let valid = host_port
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        && !host_port.contains(['/', ' ']);
+    if !valid {
+        return Err(invalid(
+            name,
+            format!(
+                "invalid tgsim control address '{value}': expected host:port or http://host:port"
+            ),
+        ));
+    }
+    Ok(format!("http://{host_port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_from(None, &env(pairs), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_apply_without_any_setting() {
+        let config = load(&[]).expect("config");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url.expose(), "sqlite://tgdesk.db");
+        assert!(!config.secure_cookies);
+        assert_eq!(config.log, "info");
+        assert!(matches!(config.vault_keys, VaultKeySource::None));
+    }
+
+    #[test]
+    fn layers_override_in_order_file_env_flag() {
+        let dir = tempdir();
+        let path = dir.join("tgdesk.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1000\"\ndatabase_url = \"sqlite://file.db\"\nlog = \"debug\"\nadmins = [5, 6]\n",
+        )
+        .expect("write");
+        let config = Config::load_from(
+            Some(&path),
+            &env(&[
+                ("TGDESK_LISTEN", "127.0.0.1:2000"),
+                ("TGDESK_DATABASE_URL", "sqlite://env.db"),
+            ]),
+            &Overrides {
+                listen: Some("127.0.0.1:3000".into()),
+                ..Overrides::default()
+            },
+        )
+        .expect("config");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url.expose(), "sqlite://env.db");
+        assert_eq!(config.log, "debug");
+        assert_eq!(config.admins, [5, 6]);
+    }
+
+    #[test]
+    fn bad_listen_names_the_setting_and_value() {
+        let err = load(&[("TGDESK_LISTEN", "x")]).expect_err("bad");
+        assert!(
+            err.to_string()
+                .starts_with("TGDESK_LISTEN: invalid socket address 'x': "),
+            "{err}"
+        );
+        let err = Config::load_from(
+            None,
+            &env(&[]),
+            &Overrides {
+                listen: Some("nope".into()),
+                ..Overrides::default()
+            },
+        )
+        .expect_err("bad");
+        assert!(
+            err.to_string()
+                .starts_with("--listen: invalid socket address 'nope'")
+        );
+    }
+
+    #[test]
+    fn bad_values_in_the_file_name_the_file() {
+        let dir = tempdir();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "listen = \"localhost\"\n").expect("write");
+        let err =
+            Config::load_from(Some(&path), &env(&[]), &Overrides::default()).expect_err("bad");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "listen (in {}): invalid socket address",
+                path.display()
+            )),
+            "{err}"
+        );
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").expect("write");
+        let err =
+            Config::load_from(Some(&path), &env(&[]), &Overrides::default()).expect_err("typo");
+        assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+    }
+
+    #[test]
+    fn other_bad_values_are_explained() {
+        let cases = [
+            (
+                "TGDESK_DATABASE_URL",
+                "mysql://x",
+                "unsupported database URL scheme 'mysql'",
+            ),
+            ("TGDESK_API_ID", "abc", "'abc' is not an api_id"),
+            ("TGDESK_API_ID", "-5", "'-5' is not an api_id"),
+            ("TGDESK_SECURE_COOKIES", "maybe", "expected true or false"),
+            ("TGDESK_ADMINS", "1,x", "'x' is not a Telegram user id"),
+            (
+                "TGDESK_TELEGRAM_SIM",
+                "nohost",
+                "invalid tgsim control address",
+            ),
+            (
+                "TGDESK_PUBLIC_URL",
+                "example.com",
+                "expected an http:// or https:// URL",
+            ),
+            ("TGDESK_LOG", "info,[[", "invalid log filter"),
+        ];
+        for (name, value, expected) in cases {
+            let err = load(&[(name, value)]).expect_err(name);
+            let msg = err.to_string();
+            assert!(msg.starts_with(&format!("{name}: ")), "{msg}");
+            assert!(msg.contains(expected), "{name}: {msg}");
+        }
+    }
+
+    #[test]
+    fn api_hash_is_checked_and_never_echoed() {
+        let err = load(&[("TGDESK_API_HASH", "not-a-hash-but-a-secret")]).expect_err("bad");
+        assert!(!err.to_string().contains("not-a-hash"));
+        let config = load(&[
+            ("TGDESK_API_ID", "12345"),
+            ("TGDESK_API_HASH", "0123456789abcdef0123456789abcdef"),
+        ])
+        .expect("config");
+        let dbg = format!("{config:?}");
+        assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
+        assert!(matches!(
+            config.telegram(),
+            Ok(TelegramConfig::Telegram { api_id: 12345, .. })
+        ));
+    }
+
+    #[test]
+    fn serve_without_telegram_names_both_settings() {
+        let err = load(&[]).expect("config").telegram().expect_err("missing");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("TGDESK_API_ID") && msg.contains("TGDESK_API_HASH"),
+            "{msg}"
+        );
+        assert!(msg.contains("TGDESK_TELEGRAM_SIM"), "{msg}");
+        let err = load(&[("TGDESK_API_ID", "5")])
+            .expect("config")
+            .telegram()
+            .expect_err("half");
+        assert_eq!(
+            err.to_string(),
+            "TGDESK_API_HASH is missing (TGDESK_API_ID is set): set both, from https://my.telegram.org"
+        );
+        let sim = load(&[("TGDESK_TELEGRAM_SIM", "127.0.0.1:9999")])
+            .expect("config")
+            .telegram()
+            .expect("sim");
+        assert!(matches!(
+            sim,
+            TelegramConfig::Simulator { ref control_url, .. } if control_url == "http://127.0.0.1:9999"
+        ));
+    }
+
+    #[test]
+    fn vault_keys_load_inline_or_from_file_but_not_both() {
+        let a = VaultKey::generate().expect("key");
+        let b = VaultKey::generate().expect("key");
+        let inline = format!("{},{}", *a.to_line(), *b.to_line());
+        let config = load(&[("TGDESK_VAULT_KEYS", &inline)]).expect("config");
+        let keys = config.load_vault_keys().expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].id(), b.id());
+        assert!(!format!("{config:?}").contains(&a.to_line()[9..]));
+
+        let dir = tempdir();
+        let file = dir.join("keys");
+        std::fs::write(&file, format!("# comment\n{}\n", *a.to_line())).expect("write");
+        let file_str = file.to_string_lossy().into_owned();
+        let config = load(&[("TGDESK_VAULT_KEY_FILE", &file_str)]).expect("config");
+        assert_eq!(config.load_vault_keys().expect("keys")[0].id(), a.id());
+
+        let err = load(&[
+            ("TGDESK_VAULT_KEYS", &inline),
+            ("TGDESK_VAULT_KEY_FILE", &file_str),
+        ])
+        .expect_err("both");
+        assert!(
+            err.to_string()
+                .starts_with("set either TGDESK_VAULT_KEYS or TGDESK_VAULT_KEY_FILE")
+        );
+
+        let err = load(&[("TGDESK_VAULT_KEYS", "garbage-secret")])
+            .expect("config")
+            .load_vault_keys()
+            .expect_err("bad key");
+        assert!(
+            err.to_string()
+                .starts_with("TGDESK_VAULT_KEYS: invalid vault key: key #1"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("garbage-secret"));
+
+        let err = load(&[])
+            .expect("config")
+            .load_vault_keys()
+            .expect_err("none");
+        assert!(err.to_string().contains("tgdesk keys generate"), "{err}");
+
+        let missing = dir.join("absent");
+        let err = load(&[("TGDESK_VAULT_KEY_FILE", &missing.to_string_lossy())])
+            .expect("config")
+            .load_vault_keys()
+            .expect_err("absent");
+        assert!(
+            err.to_string()
+                .starts_with("TGDESK_VAULT_KEY_FILE: cannot read key file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn https_public_url_turns_secure_cookies_on() {
+        let config = load(&[("TGDESK_PUBLIC_URL", "https://desk.example.com/")]).expect("config");
+        assert!(config.secure_cookies);
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://desk.example.com")
+        );
+        let config = load(&[
+            ("TGDESK_PUBLIC_URL", "https://desk.example.com"),
+            ("TGDESK_SECURE_COOKIES", "off"),
+        ])
+        .expect("config");
+        assert!(!config.secure_cookies);
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        let url = DatabaseUrl::new("postgres://app:hunter2@db.internal:5432/tgdesk");
+        assert_eq!(
+            url.to_string(),
+            "postgres://app:[redacted]@db.internal:5432/tgdesk"
+        );
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(
+            DatabaseUrl::new("sqlite://tgdesk.db").to_string(),
+            "sqlite://tgdesk.db"
+        );
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tgdesk-config-test-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).expect("tempdir");
+        dir
+    }
+}

@@ -1,0 +1,3 @@
+//! Everything that talks to Telegram (or tgsim) through grammers.
+
+pub mod session;

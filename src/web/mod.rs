@@ -1,0 +1,30 @@
+//! The HTTP surface: pages (askama), health checks, static files, and the
+//! pieces every route shares — the error type, the JSON extractor, the page
+//! layout. Routes are assembled in [`crate::app::router`].
+
+pub mod assets;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod pages;
+
+/// What `templates/base.html` needs from every page.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub title: String,
+    pub css_url: String,
+    pub js_url: String,
+    pub version: &'static str,
+}
+
+impl Layout {
+    /// The layout of a page with this title.
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            css_url: assets::url("app.css"),
+            js_url: assets::url("app.js"),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
