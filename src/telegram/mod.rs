@@ -1,3 +1,8 @@
 //! Everything that talks to Telegram (or tgsim) through grammers.
 
+pub mod backend;
+pub mod client;
+pub mod errors;
+pub mod flows;
+pub mod login;
 pub mod session;

@@ -37,5 +37,6 @@ mod cli;
 mod helpers;
 mod session;
 mod store;
+mod telegram;
 mod vault;
 mod web;

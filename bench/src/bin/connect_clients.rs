@@ -114,7 +114,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sim_rss_after = rss_kib_of(sim.pid()).unwrap_or(0);
 
     println!("clients:               {n} ({failed} failed)");
-    println!("connect time:          {:.1} ms for all (each: TCP, initConnection, salts, one ping)", elapsed.as_secs_f64() * 1e3);
+    println!(
+        "connect time:          {:.1} ms for all (each: TCP, initConnection, salts, one ping)",
+        elapsed.as_secs_f64() * 1e3
+    );
     println!(
         "client process RSS:    {} KiB before, {} KiB after: {:.1} KiB per connected client",
         rss_before,
