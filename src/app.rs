@@ -18,12 +18,15 @@ use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, TelegramConfig};
+use crate::secret::Secret;
 use crate::store::{Db, StoreError};
+use crate::telegram::backend::{Backend, BackendError};
+use crate::telegram::flows::{FlowLimits, LoginFlows};
 use crate::telegram::session::{SessionOptions, SessionStore};
 use crate::vault::check::{CheckError, CheckReport};
 use crate::vault::{Vault, VaultError};
-use crate::web::{assets, error, health, pages};
+use crate::web::{assets, demo, error, health, pages};
 
 /// Everything a request handler may need. Cheap to clone (`Arc`s inside).
 #[derive(Clone)]
@@ -32,22 +35,69 @@ pub struct AppState {
     pub db: Db,
     pub vault: Arc<Vault>,
     pub sessions: SessionStore,
+    /// Where Telegram is: the real one or a simulator.
+    pub backend: Backend,
+    /// Login attempts in progress.
+    pub flows: LoginFlows,
 }
 
+/// How often expired login flows are swept away.
+const FLOW_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl AppState {
-    pub fn new(config: Config, db: Db, vault: Arc<Vault>) -> Self {
+    /// Builds the state. `api_hash` is the application's (any value for a
+    /// simulator). Starts the sweeper of expired login flows.
+    pub fn new(
+        config: Config,
+        db: Db,
+        vault: Arc<Vault>,
+        backend: Backend,
+        api_hash: Secret<String>,
+    ) -> Self {
         let sessions = SessionStore::new(db.clone(), Arc::clone(&vault), SessionOptions::default());
+        let flows = LoginFlows::new(
+            backend.clone(),
+            sessions.clone(),
+            api_hash,
+            FlowLimits::default(),
+        );
+        let sweeper = flows.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FLOW_SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                sweeper.sweep().await;
+            }
+        });
         Self {
             config: Arc::new(config),
             db,
             vault,
             sessions,
+            backend,
+            flows,
         }
     }
 
-    /// Releases what the state holds once the server has stopped.
+    /// Releases what the state holds once the server has stopped: login
+    /// flows' Telegram connections, then the database.
     pub async fn shutdown(&self) {
+        self.flows.close_all().await;
         self.db.close().await;
+    }
+}
+
+/// Resolves the configured Telegram: real credentials, or an external tgsim
+/// (`TGDESK_TELEGRAM_SIM`), which is asked for its data centres now.
+pub async fn telegram_backend(config: &Config) -> Result<(Backend, Secret<String>), StartError> {
+    match config.telegram()? {
+        TelegramConfig::Telegram { api_id, api_hash } => {
+            Ok((Backend::Telegram { api_id }, api_hash))
+        }
+        TelegramConfig::Simulator { control_url, .. } => Ok((
+            Backend::remote_sim(&control_url).await?,
+            Secret::new("tgsim".to_string()),
+        )),
     }
 }
 
@@ -64,6 +114,8 @@ pub enum StartError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Check(#[from] CheckError),
+    #[error(transparent)]
+    Telegram(#[from] BackendError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -71,9 +123,19 @@ pub enum StartError {
     },
 }
 
+/// Resolves Telegram from the configuration, then [`prepare_with`].
+pub async fn prepare(config: Config) -> Result<(AppState, CheckReport), StartError> {
+    let (backend, api_hash) = telegram_backend(&config).await?;
+    prepare_with(config, backend, api_hash).await
+}
+
 /// Opens and migrates the database, loads the vault keys and checks that
 /// they open the stored data. A failed check changes nothing stored.
-pub async fn prepare(config: Config) -> Result<(AppState, CheckReport), StartError> {
+pub async fn prepare_with(
+    config: Config,
+    backend: Backend,
+    api_hash: Secret<String>,
+) -> Result<(AppState, CheckReport), StartError> {
     let keys = config.load_vault_keys()?;
     let vault = Arc::new(Vault::new(&keys)?);
     drop(keys);
@@ -88,7 +150,7 @@ pub async fn prepare(config: Config) -> Result<(AppState, CheckReport), StartErr
         .await
         .map_err(|source| StartError::Migrate { url, source })?;
     let report = crate::vault::check::check(&db, &vault).await?;
-    Ok((AppState::new(config, db, vault), report))
+    Ok((AppState::new(config, db, vault, backend, api_hash), report))
 }
 
 /// Binds the configured address.
@@ -104,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/demo/inbox", get(demo::inbox))
         .route("/static/{version}/{name}", get(assets::serve))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)

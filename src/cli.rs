@@ -231,12 +231,9 @@ fn local_addr(listener: &tokio::net::TcpListener) -> Result<std::net::SocketAddr
 }
 
 // ---------------------------------------------------------------------------
-// `tgdesk demo`
-//
-// For now the demo prepares its data directory (database + demo vault key)
-// and serves. The in-process tgsim (demo world, accounts, inbox page) plugs
-// in here: start it before `app::prepare`, point the state at it, and print
-// its control address and demo phone numbers next to the URL.
+// `tgdesk demo`: a simulated Telegram in this process (tgsim, demo world, its
+// control API on a free port), SQLite and a demo vault key in the data
+// directory, and the demo inbox page for the login codes.
 // ---------------------------------------------------------------------------
 
 /// `tgdesk demo`: everything in `data_dir`, nothing to configure.
@@ -264,14 +261,53 @@ pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliErro
     };
     config.database_url = crate::config::DatabaseUrl::new(sqlite_url(&data_dir.join("tgdesk.db")));
 
-    let (state, _report) = app::prepare(config).await?;
+    let sim = tgsim::Sim::start(tgsim::SimConfig::default())
+        .await
+        .map_err(|source| CliError::Io {
+            what: "cannot start the simulated Telegram".into(),
+            source,
+        })?;
+    let control = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|source| CliError::Io {
+            what: "cannot listen for the simulator's control API".into(),
+            source,
+        })?;
+    let control_addr = local_addr(&control)?;
+    let control_sim = sim.clone();
+    tokio::spawn(async move {
+        let stop = std::future::pending::<()>();
+        if let Err(e) = tgsim::control::serve(control_sim, control, stop).await {
+            tracing::warn!(error = %e, "the simulator's control API stopped");
+        }
+    });
+
+    let (state, _report) = app::prepare_with(
+        config,
+        crate::telegram::backend::Backend::SimInProcess(sim.clone()),
+        crate::secret::Secret::new("tgsim-demo".to_string()),
+    )
+    .await?;
     let listener = app::bind(state.config.listen).await?;
     let addr = local_addr(&listener)?;
     println!(
         "tgdesk demo: open http://{addr}/ (data in {}; ctrl-c stops)",
         data_dir.display()
     );
-    serve_until_signal(state, listener).await
+    println!("  Telegram is simulated: login codes appear at http://{addr}/demo/inbox");
+    println!("  demo accounts:");
+    for a in sim.world().accounts() {
+        let password = if a.has_password {
+            format!(", two-step password {}", tgsim::world::DEMO_PASSWORD)
+        } else {
+            String::new()
+        };
+        println!("    {}  {}{password}", a.phone, a.first_name);
+    }
+    println!("  simulator control API: http://{control_addr}/ (see tgsim/README.md)");
+    let result = serve_until_signal(state, listener).await;
+    sim.shutdown();
+    result
 }
 
 /// Creates the demo key file if it does not exist; returns whether it did.

@@ -187,6 +187,101 @@ impl Backend {
     }
 }
 
+/// What a simulator's "SMS inbox" shows: codes sent, and its accounts.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SimInbox {
+    pub codes: Vec<SimCode>,
+    pub accounts: Vec<SimAccount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimCode {
+    pub phone: String,
+    pub code: String,
+    pub sent_at: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimAccount {
+    pub phone: String,
+    pub first_name: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub has_password: bool,
+    #[serde(default)]
+    pub password_hint: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CodesAnswer {
+    codes: Vec<SimCode>,
+}
+
+#[derive(Deserialize)]
+struct AccountsAnswer {
+    accounts: Vec<SimAccount>,
+}
+
+impl Backend {
+    /// The simulator's inbox (demo pages); `None` against real Telegram.
+    pub async fn sim_inbox(&self) -> Result<Option<SimInbox>, BackendError> {
+        match self {
+            Backend::Telegram { .. } => Ok(None),
+            Backend::SimInProcess(sim) => Ok(Some(SimInbox {
+                codes: sim
+                    .world()
+                    .codes()
+                    .into_iter()
+                    .map(|c| SimCode {
+                        phone: c.phone,
+                        code: c.code,
+                        sent_at: c.sent_at,
+                    })
+                    .collect(),
+                accounts: sim
+                    .world()
+                    .accounts()
+                    .into_iter()
+                    .map(|a| SimAccount {
+                        phone: a.phone,
+                        first_name: a.first_name,
+                        username: a.username,
+                        has_password: a.has_password,
+                        password_hint: a.password_hint,
+                    })
+                    .collect(),
+            })),
+            Backend::SimRemote { control, http, .. } => {
+                let unreachable = |e: reqwest::Error| BackendError::SimUnreachable {
+                    addr: control.clone(),
+                    reason: e.to_string(),
+                };
+                let codes: CodesAnswer = http
+                    .get(format!("{control}/codes"))
+                    .send()
+                    .await
+                    .map_err(unreachable)?
+                    .json()
+                    .await
+                    .map_err(unreachable)?;
+                let accounts: AccountsAnswer = http
+                    .get(format!("{control}/accounts"))
+                    .send()
+                    .await
+                    .map_err(unreachable)?
+                    .json()
+                    .await
+                    .map_err(unreachable)?;
+                Ok(Some(SimInbox {
+                    codes: codes.codes,
+                    accounts: accounts.accounts,
+                }))
+            }
+        }
+    }
+}
+
 fn dc_option(id: i32, addr: SocketAddr, key: [u8; 256]) -> DcOption {
     let (ipv4, ipv6) = match addr {
         SocketAddr::V4(v4) => (

@@ -3,6 +3,7 @@
 //! layout. Routes are assembled in [`crate::app::router`].
 
 pub mod assets;
+pub mod demo;
 pub mod error;
 pub mod health;
 pub mod json;

@@ -16,6 +16,34 @@ const BIN: &str = env!("CARGO_BIN_EXE_tgdesk");
 const WAIT: Duration = Duration::from_secs(60);
 
 /// `tgdesk` with an empty environment plus `env`.
+/// The control address of a tgsim running for these tests, in a thread of
+/// its own (the tests here are synchronous: they drive the real binary).
+fn sim_control() -> &'static str {
+    static ADDR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ADDR.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let sim = tgsim::Sim::start(tgsim::SimConfig::default())
+                    .await
+                    .expect("tgsim starts");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                tx.send(listener.local_addr().expect("addr").to_string())
+                    .expect("send");
+                let _ = tgsim::control::serve(sim, listener, std::future::pending()).await;
+            });
+        });
+        rx.recv().expect("the simulator's control address")
+    })
+}
+
 fn tgdesk(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).env_clear();
@@ -241,7 +269,7 @@ fn serve_refuses_to_start_without_the_key_that_sealed_the_data() {
         &[
             ("TGDESK_DATABASE_URL", &url),
             ("TGDESK_VAULT_KEYS", &other.to_line()),
-            ("TGDESK_TELEGRAM_SIM", "127.0.0.1:9"),
+            ("TGDESK_TELEGRAM_SIM", sim_control()),
             ("TGDESK_LISTEN", "127.0.0.1:0"),
         ],
     );
@@ -318,7 +346,7 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
         &[
             ("TGDESK_DATABASE_URL", &url),
             ("TGDESK_VAULT_KEYS", &key.to_line()),
-            ("TGDESK_TELEGRAM_SIM", "127.0.0.1:9"),
+            ("TGDESK_TELEGRAM_SIM", sim_control()),
             ("TGDESK_LISTEN", "127.0.0.1:0"),
             ("TGDESK_LOG", "info"),
             ("NO_COLOR", "1"),

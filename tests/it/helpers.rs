@@ -187,6 +187,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// The simulated Telegram this app talks to (an empty world).
+    pub sim: tgsim::Sim,
     _dir: TestDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -205,7 +207,19 @@ pub async fn spawn_app() -> TestApp {
         ("TGDESK_LISTEN", "127.0.0.1:0".to_owned()),
     ]);
     let config = Config::load_from(None, &env, &Overrides::default()).expect("config");
-    let (state, _report) = app::prepare(config).await.expect("prepare");
+    let sim = tgsim::Sim::start(tgsim::SimConfig {
+        world: tgsim::WorldSpec::empty(),
+        ..tgsim::SimConfig::default()
+    })
+    .await
+    .expect("tgsim starts");
+    let (state, _report) = app::prepare_with(
+        config,
+        tgdesk::telegram::backend::Backend::SimInProcess(sim.clone()),
+        tgdesk::secret::Secret::new("tgsim".to_string()),
+    )
+    .await
+    .expect("prepare");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -223,6 +237,7 @@ pub async fn spawn_app() -> TestApp {
         base: format!("http://{addr}"),
         client,
         state,
+        sim,
         _dir: dir,
         shutdown: Some(tx),
         server: Some(server),

@@ -579,3 +579,40 @@ mod flows {
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_inbox_shows_the_codes_the_simulator_sent() {
+    let app = crate::helpers::spawn_app().await;
+    app.sim
+        .world()
+        .create_account(account("+999665000001", "Ines", Some("pw")))
+        .expect("account");
+    let page = app
+        .client
+        .get(app.url("/demo/inbox"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("body");
+    assert!(html.contains("+999665000001"), "the accounts are listed");
+    assert!(html.contains("No code sent yet"));
+
+    app.state
+        .flows
+        .start_phone("+999665000001")
+        .await
+        .expect("code sent");
+    let code = app.sim.world().last_code("+999665000001").expect("code");
+    let html = app
+        .client
+        .get(app.url("/demo/inbox"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains(&code), "the code is in the inbox");
+    app.stop().await;
+}
