@@ -19,10 +19,12 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError, TelegramConfig};
+use crate::events::EventLog;
 use crate::secret::Secret;
 use crate::store::{Db, StoreError};
 use crate::telegram::backend::{Backend, BackendError};
 use crate::telegram::flows::{FlowLimits, LoginFlows};
+use crate::telegram::pool::AccountPool;
 use crate::telegram::session::{SessionOptions, SessionStore};
 use crate::vault::check::{CheckError, CheckReport};
 use crate::vault::{Vault, VaultError};
@@ -39,6 +41,10 @@ pub struct AppState {
     pub backend: Backend,
     /// Login attempts in progress.
     pub flows: LoginFlows,
+    /// Each account's log of new, edited and deleted messages.
+    pub events: EventLog,
+    /// One live Telegram client per active account.
+    pub pool: AccountPool,
 }
 
 /// How often expired login flows are swept away.
@@ -61,6 +67,13 @@ impl AppState {
             api_hash,
             FlowLimits::default(),
         );
+        let events = EventLog::new(db.clone(), Arc::clone(&vault));
+        let pool = AccountPool::new(
+            db.clone(),
+            sessions.clone(),
+            backend.clone(),
+            events.clone(),
+        );
         let sweeper = flows.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLOW_SWEEP_INTERVAL);
@@ -76,13 +89,17 @@ impl AppState {
             sessions,
             backend,
             flows,
+            events,
+            pool,
         }
     }
 
     /// Releases what the state holds once the server has stopped: login
-    /// flows' Telegram connections, then the database.
+    /// flows' and accounts' Telegram connections (sessions flushed), then
+    /// the database.
     pub async fn shutdown(&self) {
         self.flows.close_all().await;
+        self.pool.shutdown().await;
         self.db.close().await;
     }
 }

@@ -215,6 +215,11 @@ async fn serve_until_signal(
     state: app::AppState,
     listener: tokio::net::TcpListener,
 ) -> Result<(), CliError> {
+    // Accounts reconnect in the background: the pages answer meanwhile.
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        pool.restore_all().await;
+    });
     let result = app::serve(listener, app::router(state.clone()), app::shutdown_signal()).await;
     state.shutdown().await;
     result.map_err(|source| CliError::Io {
@@ -288,6 +293,7 @@ pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliErro
         crate::secret::Secret::new("tgsim-demo".to_string()),
     )
     .await?;
+    forget_previous_simulator(&state).await?;
     let listener = app::bind(state.config.listen).await?;
     let addr = local_addr(&listener)?;
     println!(
@@ -308,6 +314,33 @@ pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliErro
     let result = serve_until_signal(state, listener).await;
     sim.shutdown();
     result
+}
+
+/// The simulated Telegram starts afresh on every demo run, so sessions kept
+/// from an earlier run name keys it has never seen: end them plainly (the
+/// accounts show as revoked and log in again) rather than retry for ever.
+async fn forget_previous_simulator(state: &app::AppState) -> Result<(), CliError> {
+    let ids = crate::store::accounts::active_with_session(state.db.pool()).await?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for &id in &ids {
+        let mut tx = state.db.begin_write().await?;
+        crate::store::sessions::delete_session(&mut tx, id).await?;
+        crate::store::accounts::set_state(
+            &mut *tx,
+            id,
+            crate::store::accounts::AccountState::Revoked,
+            crate::store::now(),
+        )
+        .await?;
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+    }
+    eprintln!(
+        "tgdesk: the simulated Telegram starts fresh on every demo run: {} account(s) from the previous run must log in again",
+        ids.len()
+    );
+    Ok(())
 }
 
 /// Creates the demo key file if it does not exist; returns whether it did.

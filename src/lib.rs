@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod phone;
 pub mod secret;
 pub mod store;

@@ -5,4 +5,5 @@ pub mod client;
 pub mod errors;
 pub mod flows;
 pub mod login;
+pub mod pool;
 pub mod session;

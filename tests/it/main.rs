@@ -35,6 +35,7 @@ macro_rules! backend_tests {
 
 mod cli;
 mod helpers;
+mod pool;
 mod session;
 mod store;
 mod telegram;

@@ -1,0 +1,226 @@
+//! The account pool and the event log against tgsim: what Telegram pushes
+//! lands in the log, polls cost no Telegram call, revocation ends an account
+//! at once, and nothing is missed across a restart.
+
+use std::time::Duration;
+
+use tgdesk::events::EventKind;
+use tgdesk::store::accounts::{self, AccountState, LoginProfile};
+use tgdesk::telegram::flows::Step;
+use tgdesk::telegram::pool::Liveness;
+use tgsim::world::{EditMessage, NewAccount, NewMessage};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn add(app: &TestApp, phone: &str, name: &str) -> i64 {
+    app.sim
+        .world()
+        .create_account(NewAccount {
+            phone: phone.into(),
+            first_name: name.into(),
+            last_name: None,
+            username: None,
+            password: None,
+            password_hint: None,
+            home_dc: Some(1),
+        })
+        .expect("account")
+}
+
+/// Logs `phone` in through the login flows, stores the account, binds its
+/// session and starts its live client. Returns the account id.
+async fn log_in_live(app: &TestApp, phone: &str) -> i64 {
+    let state = &app.state;
+    let (id, _) = state.flows.start_phone(phone).await.expect("code sent");
+    let code = app.sim.world().last_code(phone).expect("code");
+    let Step::Done(done) = state
+        .flows
+        .submit_code(&id, &code)
+        .await
+        .expect("signed in")
+    else {
+        panic!("expected a finished login");
+    };
+    state.flows.close(&id).await;
+    let account = accounts::upsert_login(
+        state.db.pool(),
+        &LoginProfile {
+            telegram_user_id: done.user.id,
+            display_name: done.user.first_name.as_deref().unwrap_or(""),
+            username: None,
+            phone_masked: None,
+            home_dc: Some(1),
+        },
+        tgdesk::store::now(),
+    )
+    .await
+    .expect("account row");
+    done.session.bind(account.id).await.expect("bind");
+    state.pool.start(account.id, done.session).await;
+    wait_liveness(app, account.id, Liveness::Connected).await;
+    account.id
+}
+
+async fn wait_liveness(app: &TestApp, account_id: i64, want: Liveness) {
+    let mut rx = app.state.pool.watch_liveness(account_id).expect("running");
+    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|l| *l == want))
+        .await
+        .unwrap_or_else(|_| panic!("account never became {want:?}"))
+        .expect("watch");
+}
+
+fn say(app: &TestApp, from: i64, to: i64, text: &str) -> i32 {
+    app.sim
+        .world()
+        .post_message(NewMessage {
+            from_user_id: from,
+            to_user_id: Some(to),
+            chat_id: None,
+            text: text.into(),
+            reply_to: None,
+        })
+        .expect("posted")
+}
+
+fn telegram_calls(app: &TestApp) -> u64 {
+    app.sim.stats().calls.values().sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_messages_land_in_the_log_and_polls_cost_no_telegram_call() {
+    let app = spawn_app().await;
+    let ada = add(&app, "+999667000001", "Ada");
+    let bob = add(&app, "+999667000002", "Bob");
+    let account = log_in_live(&app, "+999667000001").await;
+
+    let since = app.state.events.latest(account).await.expect("latest");
+    let msg_id = say(&app, bob, ada, "hello from Bob");
+    let events = app
+        .state
+        .events
+        .wait(account, since, 100, Duration::from_secs(10))
+        .await
+        .expect("wait");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.kind, EventKind::MessageNew);
+    assert_eq!(e.chat_id, bob, "a private chat's id is the other user's");
+    let m = e.message.as_ref().expect("message");
+    assert_eq!((m.id, m.text.as_str()), (msg_id, "hello from Bob"));
+    assert_eq!(m.sender.as_ref().map(|s| s.id), Some(bob));
+    assert!(!m.outgoing);
+
+    // Reading the log again, or waiting past the end, asks Telegram nothing.
+    let calls = telegram_calls(&app);
+    for _ in 0..20 {
+        let again = app
+            .state
+            .events
+            .read(account, since, 100)
+            .await
+            .expect("read");
+        assert_eq!(again.len(), 1);
+    }
+    let none = app
+        .state
+        .events
+        .wait(account, e.cursor, 100, Duration::from_millis(50))
+        .await
+        .expect("wait");
+    assert!(none.is_empty());
+    assert_eq!(telegram_calls(&app), calls);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_are_logged_after_their_message() {
+    let app = spawn_app().await;
+    let ada = add(&app, "+999667000003", "Ada");
+    let bob = add(&app, "+999667000004", "Bob");
+    let account = log_in_live(&app, "+999667000003").await;
+    let since = app.state.events.latest(account).await.expect("latest");
+    let id = say(&app, bob, ada, "first");
+    let mut got = app
+        .state
+        .events
+        .wait(account, since, 100, Duration::from_secs(10))
+        .await
+        .expect("wait");
+    app.sim
+        .world()
+        .edit_message(EditMessage {
+            user_id: bob,
+            to_user_id: Some(ada),
+            chat_id: None,
+            message_id: id,
+            text: "first, edited".into(),
+        })
+        .expect("edited");
+    got.extend(
+        app.state
+            .events
+            .wait(account, got[0].cursor, 100, Duration::from_secs(10))
+            .await
+            .expect("wait"),
+    );
+    assert_eq!(got[0].kind, EventKind::MessageNew);
+    assert_eq!(got[1].kind, EventKind::MessageEdited);
+    assert!(got[0].cursor < got[1].cursor);
+    let edited = got[1].message.as_ref().expect("message");
+    assert_eq!(edited.text, "first, edited");
+    assert!(edited.edit_date.is_some());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_revoked_from_another_device_ends_the_account_at_once() {
+    let app = spawn_app().await;
+    let ada = add(&app, "+999667000005", "Ada");
+    let account = log_in_live(&app, "+999667000005").await;
+    app.sim.world().revoke(ada).expect("revoked");
+    wait_liveness(&app, account, Liveness::Ended(AccountState::Revoked)).await;
+    let row = accounts::get(app.state.db.pool(), account)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(row.state, AccountState::Revoked);
+    assert!(
+        app.state
+            .sessions
+            .load(account)
+            .await
+            .expect("load")
+            .is_none(),
+        "its keys are shredded"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_missed_across_a_restart() {
+    let app = spawn_app().await;
+    let ada = add(&app, "+999667000006", "Ada");
+    let bob = add(&app, "+999667000007", "Bob");
+    let account = log_in_live(&app, "+999667000006").await;
+    let since = app.state.events.latest(account).await.expect("latest");
+
+    // The service goes away; Bob writes meanwhile.
+    app.state.pool.shutdown().await;
+    assert!(app.state.pool.is_empty());
+    say(&app, bob, ada, "while you were down");
+
+    let (started, failed) = app.state.pool.restore_all().await;
+    assert_eq!((started, failed), (1, 0));
+    let events = app
+        .state
+        .events
+        .wait(account, since, 100, Duration::from_secs(10))
+        .await
+        .expect("wait");
+    let texts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.message.as_ref().map(|m| m.text.as_str()))
+        .collect();
+    assert_eq!(texts, ["while you were down"]);
+    app.stop().await;
+}
