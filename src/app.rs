@@ -23,6 +23,7 @@ use crate::events::EventLog;
 use crate::secret::Secret;
 use crate::store::{Db, StoreError};
 use crate::telegram::backend::{Backend, BackendError};
+use crate::telegram::chats::{self, ChatReader};
 use crate::telegram::flows::{FlowLimits, LoginFlows};
 use crate::telegram::pool::AccountPool;
 use crate::telegram::session::{SessionOptions, SessionStore};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub events: EventLog,
     /// One live Telegram client per active account.
     pub pool: AccountPool,
+    /// Chat lists and history through the pool, briefly cached.
+    pub chats: ChatReader,
 }
 
 /// How often expired login flows are swept away.
@@ -74,6 +77,7 @@ impl AppState {
             backend.clone(),
             events.clone(),
         );
+        let chats = ChatReader::new(pool.clone(), chats::DEFAULT_TTL, chats::DEFAULT_FLOOD_SLEEP);
         let sweeper = flows.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLOW_SWEEP_INTERVAL);
@@ -91,6 +95,7 @@ impl AppState {
             flows,
             events,
             pool,
+            chats,
         }
     }
 

@@ -42,6 +42,7 @@ pub enum Liveness {
 
 struct Running {
     client: Client,
+    session: Arc<StoredSession>,
     liveness: watch::Receiver<Liveness>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -83,6 +84,7 @@ impl AccountPool {
         self.stop(account_id).await;
         let live = LiveClient::start(Arc::clone(&session), self.inner.backend.api_id());
         let client = live.client.clone();
+        let stored = Arc::clone(&session);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (live_tx, live_rx) = watch::channel(Liveness::Starting);
         let span = info_span!("account", account_id);
@@ -101,6 +103,7 @@ impl AccountPool {
             account_id,
             Running {
                 client,
+                session: stored,
                 liveness: live_rx,
                 stop: stop_tx,
                 task,
@@ -128,6 +131,11 @@ impl AccountPool {
     /// The live client of an account, if it is running.
     pub fn client(&self, account_id: i64) -> Option<Client> {
         self.lock().get(&account_id).map(|r| r.client.clone())
+    }
+
+    /// The session of a running account (its peer cache, its home DC).
+    pub fn session(&self, account_id: i64) -> Option<Arc<StoredSession>> {
+        self.lock().get(&account_id).map(|r| Arc::clone(&r.session))
     }
 
     /// How an account's client stands, if it is running.
@@ -202,7 +210,7 @@ impl AccountPool {
     }
 }
 
-fn view(m: &grammers_client::message::Message) -> MessageView {
+pub(crate) fn view(m: &grammers_client::message::Message) -> MessageView {
     MessageView {
         id: m.id(),
         chat_id: m.peer_id().bot_api_dialog_id_unchecked(),

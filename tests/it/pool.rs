@@ -224,3 +224,165 @@ async fn nothing_is_missed_across_a_restart() {
     assert_eq!(texts, ["while you were down"]);
     app.stop().await;
 }
+
+// --- Reading chats and history through the pool ---
+
+use tgdesk::telegram::chats::{HistoryPage, ReadError};
+use tgsim::FaultSpec;
+
+fn calls_of(app: &TestApp, method: &str) -> u64 {
+    app.sim.stats().calls.get(method).copied().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_list_and_history_are_read_once_per_ttl() {
+    let app = spawn_app().await;
+    let ada = add(&app, "+999667000010", "Ada");
+    let bob = add(&app, "+999667000011", "Bob");
+    let cy = add(&app, "+999667000012", "Cy");
+    for i in 0..30 {
+        say(&app, bob, ada, &format!("bob {i}"));
+    }
+    say(&app, cy, ada, "hi from Cy");
+    let account = log_in_live(&app, "+999667000010").await;
+
+    let chats = app.state.chats.chats(account).await.expect("chats");
+    let titles: Vec<&str> = chats.iter().map(|c| c.title.as_str()).collect();
+    assert_eq!(titles, ["Cy", "Bob"], "newest activity first");
+    assert_eq!(chats[1].kind, "user");
+    assert_eq!(chats[1].unread_count, 30);
+    assert_eq!(
+        chats[1].last_message.as_ref().map(|m| m.text.as_str()),
+        Some("bob 29")
+    );
+
+    let dialogs = calls_of(&app, "messages.getDialogs");
+    let again = app.state.chats.chats(account).await.expect("chats");
+    assert_eq!(again, chats);
+    assert_eq!(
+        calls_of(&app, "messages.getDialogs"),
+        dialogs,
+        "served from cache"
+    );
+
+    // History: newest first, then older before an id, then newer after one.
+    let page = |before_id, after_id| HistoryPage {
+        chat_id: bob,
+        limit: 10,
+        before_id,
+        after_id,
+    };
+    let newest = app
+        .state
+        .chats
+        .history(account, page(None, None))
+        .await
+        .expect("page");
+    let texts: Vec<&str> = newest.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts.first(), Some(&"bob 29"));
+    assert_eq!(texts.len(), 10);
+    let oldest_shown = newest.last().expect("a message").id;
+    let older = app
+        .state
+        .chats
+        .history(account, page(Some(oldest_shown), None))
+        .await
+        .expect("older");
+    assert_eq!(older.first().map(|m| m.text.as_str()), Some("bob 19"));
+    assert!(older.iter().all(|m| m.id < oldest_shown));
+    let newer = app
+        .state
+        .chats
+        .history(account, page(None, Some(older[0].id)))
+        .await
+        .expect("newer");
+    assert!(newer.iter().all(|m| m.id > older[0].id));
+    assert_eq!(newer.first().map(|m| m.text.as_str()), Some("bob 20"));
+
+    let history_calls = calls_of(&app, "messages.getHistory");
+    app.state
+        .chats
+        .history(account, page(None, None))
+        .await
+        .expect("page");
+    assert_eq!(
+        calls_of(&app, "messages.getHistory"),
+        history_calls,
+        "served from cache"
+    );
+
+    let unknown = app
+        .state
+        .chats
+        .history(
+            account,
+            HistoryPage {
+                chat_id: 424_242,
+                limit: 10,
+                before_id: None,
+                after_id: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(ReadError::UnknownChat(424_242))),
+        "{unknown:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_flood_wait_is_slept_and_a_long_one_is_a_429() {
+    let app = spawn_app().await;
+    let ada = add(&app, "+999667000013", "Ada");
+    let bob = add(&app, "+999667000014", "Bob");
+    say(&app, bob, ada, "hello");
+    let account = log_in_live(&app, "+999667000013").await;
+
+    app.sim
+        .faults()
+        .inject(FaultSpec {
+            method: "messages.getDialogs".into(),
+            error: Some("FLOOD_WAIT_1".into()),
+            count: Some(1),
+            delay_ms: None,
+        })
+        .expect("fault");
+    let chats = app.state.chats.chats(account).await.expect("slept through");
+    assert_eq!(chats.len(), 1);
+    assert_eq!(
+        calls_of(&app, "messages.getDialogs"),
+        2,
+        "asked once more, not hammered"
+    );
+
+    app.state.chats.invalidate(account);
+    app.sim
+        .faults()
+        .inject(FaultSpec {
+            method: "messages.getDialogs".into(),
+            error: Some("FLOOD_WAIT_120".into()),
+            count: Some(1),
+            delay_ms: None,
+        })
+        .expect("fault");
+    let err = app
+        .state
+        .chats
+        .chats(account)
+        .await
+        .expect_err("too long to sleep");
+    let ReadError::Telegram(m) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (m.status, m.code, m.retry_after),
+        (429, "flood_wait", Some(120))
+    );
+    assert_eq!(
+        calls_of(&app, "messages.getDialogs"),
+        3,
+        "no retry of a long wait"
+    );
+    app.stop().await;
+}
