@@ -616,3 +616,40 @@ async fn the_demo_inbox_shows_the_codes_the_simulator_sent() {
     assert!(html.contains(&code), "the code is in the inbox");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_simulator_is_reached_through_its_control_api() {
+    let sim = sim().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let control = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(tgsim::control::serve(
+        sim.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    let backend = Backend::remote_sim(&control).await.expect("reachable");
+    assert!(backend.is_sim());
+    // Keys for a new session are registered through POST /auth-keys: a real
+    // grammers client then logs in with them.
+    sim.world()
+        .create_account(account("+999662000009", "Remy", None))
+        .expect("account");
+    let db = TestDb::sqlite().await;
+    let vault = Arc::new(Vault::new(&[VaultKey::generate().expect("key")]).expect("vault"));
+    let account_id = log_in(
+        &sim,
+        &backend,
+        &store(&db.db, &vault),
+        &db.db,
+        "+999662000009",
+        None,
+    )
+    .await;
+    assert!(account_id > 0);
+
+    let unreachable = Backend::remote_sim("127.0.0.1:9").await;
+    let err = unreachable.expect_err("nothing listens there");
+    assert!(err.to_string().contains("did not answer"), "{err}");
+}
