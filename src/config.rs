@@ -8,8 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -125,9 +126,24 @@ const ADMINS: Setting = Setting {
     env: "TGDESK_ADMINS",
     flag: "",
 };
+const LOGIN_ALLOWLIST: Setting = Setting {
+    key: "login_allowlist",
+    env: "TGDESK_LOGIN_ALLOWLIST",
+    flag: "",
+};
+const LOGIN_LIMITS: Setting = Setting {
+    key: "login_limits",
+    env: "TGDESK_LOGIN_LIMITS",
+    flag: "",
+};
+const TRUSTED_PROXIES: Setting = Setting {
+    key: "trusted_proxies",
+    env: "TGDESK_TRUSTED_PROXIES",
+    flag: "",
+};
 
 /// Every setting, in the order of the README's table.
-const SETTINGS: [&Setting; 11] = [
+const SETTINGS: [&Setting; 14] = [
     &LISTEN,
     &DATABASE_URL,
     &VAULT_KEYS,
@@ -139,6 +155,9 @@ const SETTINGS: [&Setting; 11] = [
     &SECURE_COOKIES,
     &LOG,
     &ADMINS,
+    &LOGIN_ALLOWLIST,
+    &LOGIN_LIMITS,
+    &TRUSTED_PROXIES,
 ];
 
 /// The TOML file's shape. Unknown keys are refused, so a typo is not
@@ -157,6 +176,16 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     log: Option<String>,
     admins: Option<Vec<i64>>,
+    login_allowlist: Option<Vec<StringOrNumber>>,
+    login_limits: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrNumber {
+    Number(i64),
+    String(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +252,97 @@ pub struct Config {
     pub log: String,
     /// Telegram user ids granted the admin role by configuration.
     pub admins: Vec<i64>,
+    /// Who may log in; empty means everyone with a Telegram account.
+    pub login_allowlist: Allowlist,
+    /// Rate limits on logging in.
+    pub login_limits: LoginLimits,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// Who may log in: phone numbers (E.164) and Telegram user ids. Empty, the
+/// default, lets in anyone with a Telegram account. `Debug` masks the phones.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Allowlist {
+    phones: Vec<String>,
+    user_ids: Vec<i64>,
+}
+
+impl Allowlist {
+    /// An allowlist of these phones (already E.164) and user ids.
+    pub fn new(phones: Vec<String>, user_ids: Vec<i64>) -> Self {
+        Self { phones, user_ids }
+    }
+
+    /// Whether there is no allowlist (everyone may log in).
+    pub fn is_empty(&self) -> bool {
+        self.phones.is_empty() && self.user_ids.is_empty()
+    }
+
+    /// Whether this E.164 phone is listed.
+    pub fn lists_phone(&self, e164: &str) -> bool {
+        self.phones.iter().any(|p| p == e164)
+    }
+
+    /// Whether this Telegram user id is listed.
+    pub fn lists_user(&self, user_id: i64) -> bool {
+        self.user_ids.contains(&user_id)
+    }
+
+    /// Whether a phone that is not listed may still turn out to be allowed
+    /// once Telegram says whose it is (the list names user ids).
+    pub fn has_user_ids(&self) -> bool {
+        !self.user_ids.is_empty()
+    }
+}
+
+impl fmt::Debug for Allowlist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked: Vec<String> = self.phones.iter().map(|p| crate::phone::mask(p)).collect();
+        f.debug_struct("Allowlist")
+            .field("phones", &masked)
+            .field("user_ids", &self.user_ids)
+            .finish()
+    }
+}
+
+/// At most `count` events per `per`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+/// Limits on logging in (`TGDESK_LOGIN_LIMITS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Whether the per-address and per-phone limits apply (`off` turns
+    /// them off, for trusted networks and benchmarks).
+    pub enabled: bool,
+    /// Codes sent and QR logins started from one client address.
+    pub per_address: Rate,
+    /// Codes sent to one phone number.
+    pub per_phone: Rate,
+    /// Wrong codes or passwords before a login must start again. Applies
+    /// even when the limits are off: it protects the account itself.
+    pub max_tries: u32,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_address: Rate {
+                count: 20,
+                per: Duration::from_secs(3600),
+            },
+            per_phone: Rate {
+                count: 5,
+                per: Duration::from_secs(3600),
+            },
+            max_tries: 5,
+        }
+    }
 }
 
 /// A database URL whose password never appears in `Debug` or `Display`.
@@ -442,6 +562,21 @@ impl Config {
             None => Vec::new(),
         };
 
+        let login_allowlist = match layers.get(&LOGIN_ALLOWLIST) {
+            Some((value, name)) => parse_allowlist(value, name)?,
+            None => Allowlist::default(),
+        };
+
+        let login_limits = match layers.get(&LOGIN_LIMITS) {
+            Some((value, name)) => parse_login_limits(value, name)?,
+            None => LoginLimits::default(),
+        };
+
+        let trusted_proxies = match layers.get(&TRUSTED_PROXIES) {
+            Some((value, name)) => parse_proxies(value, name)?,
+            None => Vec::new(),
+        };
+
         Ok(Config {
             listen,
             database_url,
@@ -453,6 +588,9 @@ impl Config {
             secure_cookies,
             log,
             admins,
+            login_allowlist,
+            login_limits,
+            trusted_proxies,
         })
     }
 
@@ -564,6 +702,23 @@ fn read_file(path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
     if let Some(secure) = file.secure_cookies {
         layers.set(&SECURE_COOKIES, secure.to_string(), origin());
     }
+    if let Some(limits) = file.login_limits {
+        layers.set(&LOGIN_LIMITS, limits, origin());
+    }
+    if let Some(list) = file.login_allowlist {
+        let joined = list
+            .iter()
+            .map(|item| match item {
+                StringOrNumber::Number(n) => n.to_string(),
+                StringOrNumber::String(s) => s.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        layers.set(&LOGIN_ALLOWLIST, joined, origin());
+    }
+    if let Some(proxies) = file.trusted_proxies {
+        layers.set(&TRUSTED_PROXIES, proxies.join(","), origin());
+    }
     if let Some(admins) = file.admins {
         let joined = admins
             .iter()
@@ -622,6 +777,137 @@ fn parse_admins(value: &str, name: String) -> Result<Vec<i64>, ConfigError> {
                 name.clone(),
                 format!("'{item}' is not a Telegram user id (a positive number)"),
             )),
+        })
+        .collect()
+}
+
+/// `+447700900123, 123456789`: phones start with `+`, user ids are numbers.
+fn parse_allowlist(value: &str, name: String) -> Result<Allowlist, ConfigError> {
+    let mut phones = Vec::new();
+    let mut user_ids = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item.starts_with('+') {
+            let phone = crate::phone::normalize(item).map_err(|e| {
+                invalid(
+                    name.clone(),
+                    format!("'{}' is not a phone number: {e}", crate::phone::mask(item)),
+                )
+            })?;
+            phones.push(phone);
+        } else {
+            match item.parse::<i64>() {
+                Ok(id) if id > 0 => user_ids.push(id),
+                _ => {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "'{item}' is neither a phone number (+ and the country code) nor a Telegram user id (a positive number)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Allowlist { phones, user_ids })
+}
+
+/// `on`, `off`, or `address=20/1h,phone=5/1h,tries=5` (any subset; the
+/// others keep their defaults).
+fn parse_login_limits(value: &str, name: String) -> Result<LoginLimits, ConfigError> {
+    let value = value.trim();
+    let mut limits = LoginLimits::default();
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "default" => return Ok(limits),
+        "off" => {
+            limits.enabled = false;
+            return Ok(limits);
+        }
+        _ => {}
+    }
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((key, val)) = item.split_once('=') else {
+            return Err(invalid(
+                name,
+                format!(
+                    "'{item}' is not a limit: use on, off, or e.g. address=20/1h,phone=5/1h,tries=5"
+                ),
+            ));
+        };
+        let (key, val) = (key.trim(), val.trim());
+        match key {
+            "address" => limits.per_address = parse_rate(val, key, &name)?,
+            "phone" => limits.per_phone = parse_rate(val, key, &name)?,
+            "tries" => match val.parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => limits.max_tries = n,
+                _ => {
+                    return Err(invalid(
+                        name,
+                        format!("tries={val}: expected a number of tries from 1 to 100"),
+                    ));
+                }
+            },
+            other => {
+                return Err(invalid(
+                    name,
+                    format!("unknown limit '{other}': the limits are address, phone and tries"),
+                ));
+            }
+        }
+    }
+    Ok(limits)
+}
+
+/// `20/1h`: a count, then a period in seconds (`s`), minutes (`m`), hours
+/// (`h`) or days (`d`); a bare number is seconds.
+fn parse_rate(value: &str, key: &str, name: &str) -> Result<Rate, ConfigError> {
+    let bad = || {
+        invalid(
+            name.to_owned(),
+            format!("{key}={value}: expected a count per period, e.g. {key}=20/1h or {key}=5/15m"),
+        )
+    };
+    let (count, period) = value.split_once('/').ok_or_else(bad)?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    let period = period.trim();
+    let (number, unit) = match period.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => period.split_at(i),
+        None => (period, "s"),
+    };
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => Some(number),
+        "m" => number.checked_mul(60),
+        "h" => number.checked_mul(3600),
+        "d" => number.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    if count == 0 || secs == 0 || secs > 30 * 86_400 {
+        return Err(invalid(
+            name.to_owned(),
+            format!(
+                "{key}={value}: the count must be at least 1 and the period between 1 s and 30 days (to turn limits off, use off)"
+            ),
+        ));
+    }
+    Ok(Rate {
+        count,
+        per: Duration::from_secs(secs),
+    })
+}
+
+fn parse_proxies(value: &str, name: String) -> Result<Vec<IpAddr>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse::<IpAddr>().map_err(|_| {
+                invalid(
+                    name.clone(),
+                    format!("'{item}' is not an IP address (e.g. 127.0.0.1 or ::1)"),
+                )
+            })
         })
         .collect()
 }
@@ -890,6 +1176,103 @@ mod tests {
         ])
         .expect("config");
         assert!(!config.secure_cookies);
+    }
+
+    #[test]
+    fn login_limits_are_on_by_default_and_can_be_tuned_or_turned_off() {
+        let config = load(&[]).expect("config");
+        assert_eq!(config.login_limits, LoginLimits::default());
+        assert!(config.login_limits.enabled);
+        let off = load(&[("TGDESK_LOGIN_LIMITS", "off")]).expect("config");
+        assert!(!off.login_limits.enabled);
+        assert_eq!(off.login_limits.max_tries, 5);
+        let tuned =
+            load(&[("TGDESK_LOGIN_LIMITS", "address=3/15m, phone=2/1d,tries=3")]).expect("config");
+        let l = tuned.login_limits;
+        assert!(l.enabled);
+        assert_eq!((l.per_address.count, l.per_address.per.as_secs()), (3, 900));
+        assert_eq!((l.per_phone.count, l.per_phone.per.as_secs()), (2, 86_400));
+        assert_eq!(l.max_tries, 3);
+        let seconds = load(&[("TGDESK_LOGIN_LIMITS", "phone=1/90")]).expect("config");
+        assert_eq!(seconds.login_limits.per_phone.per.as_secs(), 90);
+        assert_eq!(
+            seconds.login_limits.per_address,
+            LoginLimits::default().per_address
+        );
+
+        for (value, expected) in [
+            ("sometimes", "'sometimes' is not a limit"),
+            ("speed=1/1h", "unknown limit 'speed'"),
+            ("address=many", "address=many: expected a count per period"),
+            ("address=5/1w", "address=5/1w: expected a count per period"),
+            ("phone=0/1h", "the count must be at least 1"),
+            (
+                "tries=0",
+                "tries=0: expected a number of tries from 1 to 100",
+            ),
+        ] {
+            let err = load(&[("TGDESK_LOGIN_LIMITS", value)]).expect_err(value);
+            let msg = err.to_string();
+            assert!(msg.starts_with("TGDESK_LOGIN_LIMITS: "), "{msg}");
+            assert!(msg.contains(expected), "{value}: {msg}");
+        }
+    }
+
+    #[test]
+    fn the_allowlist_takes_phones_and_user_ids_and_masks_phones() {
+        let config = load(&[(
+            "TGDESK_LOGIN_ALLOWLIST",
+            "+44 7700 900123, 123456789,+999664000001",
+        )])
+        .expect("config");
+        let list = &config.login_allowlist;
+        assert!(!list.is_empty());
+        assert!(list.lists_phone("+447700900123"));
+        assert!(list.lists_phone("+999664000001"));
+        assert!(!list.lists_phone("+447700900124"));
+        assert!(list.lists_user(123_456_789));
+        assert!(list.has_user_ids());
+        let dbg = format!("{config:?}");
+        assert!(!dbg.contains("7700900123"), "{dbg}");
+        assert!(load(&[]).expect("config").login_allowlist.is_empty());
+
+        let err = load(&[("TGDESK_LOGIN_ALLOWLIST", "+44 7700 9001234567890")]).expect_err("long");
+        assert!(
+            err.to_string().starts_with("TGDESK_LOGIN_ALLOWLIST: '+44 "),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("9001234567890"), "{err}");
+        let err = load(&[("TGDESK_LOGIN_ALLOWLIST", "alice")]).expect_err("name");
+        assert!(err.to_string().contains("'alice' is neither"), "{err}");
+
+        let dir = tempdir();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "login_allowlist = [\"+447700900123\", 42]\nlogin_limits = \"off\"\ntrusted_proxies = [\"127.0.0.1\"]\n",
+        )
+        .expect("write");
+        let config =
+            Config::load_from(Some(&path), &env(&[]), &Overrides::default()).expect("config");
+        assert!(config.login_allowlist.lists_phone("+447700900123"));
+        assert!(config.login_allowlist.lists_user(42));
+        assert!(!config.login_limits.enabled);
+        assert_eq!(
+            config.trusted_proxies,
+            ["127.0.0.1".parse::<IpAddr>().expect("ip")]
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_must_be_addresses() {
+        let config = load(&[("TGDESK_TRUSTED_PROXIES", "10.0.0.1, ::1")]).expect("config");
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let err = load(&[("TGDESK_TRUSTED_PROXIES", "proxy.internal")]).expect_err("name");
+        assert!(
+            err.to_string()
+                .starts_with("TGDESK_TRUSTED_PROXIES: 'proxy.internal' is not an IP address"),
+            "{err}"
+        );
     }
 
     #[test]

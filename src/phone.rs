@@ -3,6 +3,10 @@
 //! The masked form keeps the country calling code and the last digits, enough
 //! for staff and admins to recognise a number without revealing it:
 //! `+447700900123` → `+44 •••• ••01 23`.
+//!
+//! What a person types is first brought to E.164 ([`normalize`]), so that one
+//! number has one spelling everywhere: in the allowlist, in rate limits and
+//! when it is sent to Telegram.
 
 /// Two-digit country calling codes (ITU-T E.164 assignments). Codes starting
 /// with 1 or 7 are one digit; every other code is three digits.
@@ -63,9 +67,95 @@ pub fn mask(phone: &str) -> String {
     }
 }
 
+/// Why a typed phone number was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("enter a phone number")]
+    Empty,
+    #[error("start the number with + and the country code, e.g. +44 7700 900123")]
+    NoCountryCode,
+    #[error("a phone number holds only digits, spaces, dashes, dots and brackets")]
+    BadCharacter,
+    #[error("that number is too short to be an international phone number")]
+    TooShort,
+    #[error("an international phone number has at most 15 digits")]
+    TooLong,
+}
+
+/// Brings a typed phone number to E.164: `+` and 8 to 15 digits, the first
+/// not 0. Accepts spaces, dashes, dots and brackets between digits, and `00`
+/// for `+`. Does not check that the number exists: Telegram does.
+pub fn normalize(input: &str) -> Result<String, PhoneError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    let rest = if let Some(rest) = trimmed.strip_prefix('+') {
+        rest
+    } else if let Some(rest) = trimmed.strip_prefix("00") {
+        rest
+    } else {
+        return Err(PhoneError::NoCountryCode);
+    };
+    let mut digits = String::with_capacity(16);
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => {
+                if digits.len() == 16 {
+                    return Err(PhoneError::TooLong);
+                }
+                digits.push(c);
+            }
+            ' ' | '-' | '.' | '(' | ')' | '\u{a0}' => {}
+            _ => return Err(PhoneError::BadCharacter),
+        }
+    }
+    if digits.starts_with('0') {
+        return Err(PhoneError::NoCountryCode);
+    }
+    match digits.len() {
+        0..=7 => Err(PhoneError::TooShort),
+        8..=15 => Ok(format!("+{digits}")),
+        _ => Err(PhoneError::TooLong),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_numbers_become_e164() {
+        assert_eq!(
+            normalize(" +44 7700 900-123 ").as_deref(),
+            Ok("+447700900123")
+        );
+        assert_eq!(
+            normalize("+1 (415) 555.2671").as_deref(),
+            Ok("+14155552671")
+        );
+        assert_eq!(
+            normalize("0044 7700 900123").as_deref(),
+            Ok("+447700900123")
+        );
+        assert_eq!(normalize("+999664000001").as_deref(), Ok("+999664000001"));
+    }
+
+    #[test]
+    fn numbers_that_are_not_e164_say_why() {
+        assert_eq!(normalize(""), Err(PhoneError::Empty));
+        assert_eq!(normalize("   "), Err(PhoneError::Empty));
+        assert_eq!(normalize("07700 900123"), Err(PhoneError::NoCountryCode));
+        assert_eq!(normalize("+0 7700 900123"), Err(PhoneError::NoCountryCode));
+        assert_eq!(normalize("+44 7700 9OO123"), Err(PhoneError::BadCharacter));
+        assert_eq!(normalize("+44<script>"), Err(PhoneError::BadCharacter));
+        assert_eq!(normalize("+4477"), Err(PhoneError::TooShort));
+        assert_eq!(normalize("+1234567890123456"), Err(PhoneError::TooLong));
+        assert_eq!(
+            normalize(&format!("+{}", "9".repeat(10_000))),
+            Err(PhoneError::TooLong)
+        );
+    }
 
     #[test]
     fn masks_keep_country_code_and_last_digits() {
