@@ -18,6 +18,7 @@ use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::auth::Auth;
 use crate::config::{Config, ConfigError, TelegramConfig};
 use crate::events::EventLog;
 use crate::secret::Secret;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub pool: AccountPool,
     /// Chat lists and history through the pool, briefly cached.
     pub chats: ChatReader,
+    /// Web sessions, CSRF, API tokens, login limits and flow ownership.
+    pub auth: Auth,
 }
 
 /// How often expired login flows are swept away.
@@ -68,8 +71,12 @@ impl AppState {
             backend.clone(),
             sessions.clone(),
             api_hash,
-            FlowLimits::default(),
+            FlowLimits {
+                max_tries: config.login_limits.max_tries,
+                ..FlowLimits::default()
+            },
         );
+        let auth = Auth::new(&config);
         let events = EventLog::new(db.clone(), Arc::clone(&vault));
         let pool = AccountPool::new(
             db.clone(),
@@ -96,6 +103,7 @@ impl AppState {
             events,
             pool,
             chats,
+            auth,
         }
     }
 

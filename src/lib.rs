@@ -7,6 +7,7 @@
 //! code. `DESIGN.md` has the map: `web/` → `telegram/` → `vault/` → `store/`.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod events;

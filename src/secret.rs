@@ -31,6 +31,14 @@ impl<T: Zeroize> From<T> for Secret<T> {
     }
 }
 
+/// Request bodies carry secrets (a 2FA password): they are wrapped as soon
+/// as they are read.
+impl<'de, T: Zeroize + serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Secret::new)
+    }
+}
+
 impl<T: Zeroize> Drop for Secret<T> {
     fn drop(&mut self) {
         self.0.zeroize();

@@ -667,6 +667,25 @@ impl LoginFlows {
         }
     }
 
+    /// Ends a completed login that may not be used (its user is not on the
+    /// allowlist): the new authorisation is logged out on Telegram, so it
+    /// does not linger under Settings → Devices, then the flow is cancelled.
+    /// Returns whether the flow existed.
+    pub async fn refuse(&self, id: &str) -> bool {
+        let flow = self.lock().remove(id);
+        match flow {
+            Some(flow) => {
+                if let Err(e) = flow.client.invoke(&tl::functions::auth::LogOut {}).await {
+                    warn!(error = %e, "cannot log out a refused login on Telegram");
+                }
+                flow.stop().await;
+                let _ = flow.session.shred().await;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Cancels a flow. Returns whether it existed.
     pub async fn cancel(&self, id: &str) -> bool {
         let flow = self.lock().remove(id);

@@ -110,6 +110,12 @@ impl Error {
         error
     }
 
+    /// The same error under another stable code.
+    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.code = code.into();
+        self
+    }
+
     /// Adds a `Retry-After` header (seconds).
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
