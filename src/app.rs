@@ -13,7 +13,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::{Next, from_fn};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -30,7 +30,7 @@ use crate::telegram::pool::AccountPool;
 use crate::telegram::session::{SessionOptions, SessionStore};
 use crate::vault::check::{CheckError, CheckReport};
 use crate::vault::{Vault, VaultError};
-use crate::web::{assets, demo, error, health, pages};
+use crate::web::{assets, chats as chat_pages, demo, error, health, login, pages};
 
 /// Everything a request handler may need. Cheap to clone (`Arc`s inside).
 #[derive(Clone)]
@@ -198,8 +198,15 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/demo/inbox", get(demo::inbox))
         .route("/static/{version}/{name}", get(assets::serve))
+        .route("/chats", get(chat_pages::chats))
+        .merge(login::routes())
+        .merge(crate::api::routes())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::auth::csrf::check_origin,
+        ))
         .layer(from_fn(error::log_internal_errors))
         .layer(from_fn(security_headers))
         .layer(from_fn(trace_requests))

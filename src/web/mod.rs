@@ -3,10 +3,13 @@
 //! layout. Routes are assembled in [`crate::app::router`].
 
 pub mod assets;
+pub mod chats;
 pub mod demo;
 pub mod error;
+pub mod form;
 pub mod health;
 pub mod json;
+pub mod login;
 pub mod pages;
 
 /// What `templates/base.html` needs from every page.

@@ -1,0 +1,15 @@
+//! The JSON API for programs, under `/api/v1`. Errors answer
+//! `{"error": "<code>", "message": "…"}` with the mapped status; bodies are
+//! read with [`crate::web::json::Json`], so a malformed one gets the same
+//! format.
+
+pub mod login;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+/// Every API route.
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(login::routes())
+}
