@@ -189,30 +189,42 @@ pub struct TestApp {
     pub state: AppState,
     /// The simulated Telegram this app talks to (an empty world).
     pub sim: tgsim::Sim,
+    env: Vec<(&'static str, String)>,
     _dir: TestDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// [`spawn_app`] with more `TGDESK_*` settings, e.g.
+/// `[("TGDESK_LOGIN_LIMITS", "phone=2/1h")]`.
+pub async fn spawn_app_with(settings: &[(&'static str, &str)]) -> TestApp {
     tgdesk::telemetry::init_for_tests();
     let dir = TestDir::new();
     let key = VaultKey::generate().expect("key");
-    let env = env_of(&[
+    let mut env = vec![
         (
             "TGDESK_DATABASE_URL",
             format!("sqlite://{}", dir.path().join("tgdesk.db").display()),
         ),
         ("TGDESK_VAULT_KEYS", key.to_line().to_string()),
         ("TGDESK_LISTEN", "127.0.0.1:0".to_owned()),
-    ]);
-    let config = Config::load_from(None, &env, &Overrides::default()).expect("config");
+    ];
+    env.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let sim = tgsim::Sim::start(tgsim::SimConfig {
         world: tgsim::WorldSpec::empty(),
         ..tgsim::SimConfig::default()
     })
     .await
     .expect("tgsim starts");
+    start_app(dir, env, sim).await
+}
+
+async fn start_app(dir: TestDir, env: Vec<(&'static str, String)>, sim: tgsim::Sim) -> TestApp {
+    let config = Config::load_from(None, &env_of(&env), &Overrides::default()).expect("config");
     let (state, _report) = app::prepare_with(
         config,
         tgdesk::telegram::backend::Backend::SimInProcess(sim.clone()),
@@ -238,6 +250,7 @@ pub async fn spawn_app() -> TestApp {
         client,
         state,
         sim,
+        env,
         _dir: dir,
         shutdown: Some(tx),
         server: Some(server),
@@ -247,6 +260,32 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The service stops (server, login flows, live clients, database) and
+    /// starts again on the same database and simulator, at a new address.
+    /// The HTTP client is kept, cookies included.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop_server().await;
+        self.state.shutdown().await;
+        let client = self.client.clone();
+        let env = std::mem::take(&mut self.env);
+        let dir = std::mem::replace(&mut self._dir, TestDir::new());
+        let mut app = start_app(dir, env, self.sim.clone()).await;
+        app.client = client;
+        app
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
     }
 
     /// Stops the server gracefully and waits for it.

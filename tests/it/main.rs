@@ -35,6 +35,11 @@ macro_rules! backend_tests {
 
 mod cli;
 mod helpers;
+mod login_api;
+mod login_pages;
+mod login_rules;
+mod login_secrets;
+mod login_support;
 mod pool;
 mod session;
 mod store;
