@@ -36,6 +36,7 @@ macro_rules! backend_tests {
 mod cli;
 mod helpers;
 mod login_api;
+mod login_browser;
 mod login_pages;
 mod login_rules;
 mod login_secrets;
