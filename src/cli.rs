@@ -220,7 +220,13 @@ async fn serve_until_signal(
     tokio::spawn(async move {
         pool.restore_all().await;
     });
-    let result = app::serve(listener, app::router(state.clone()), app::shutdown_signal()).await;
+    let events = state.events.clone();
+    let shutdown = async move {
+        app::shutdown_signal().await;
+        // Long polls and event streams end now, so the server can stop.
+        events.close();
+    };
+    let result = app::serve(listener, app::router(state.clone()), shutdown).await;
     state.shutdown().await;
     result.map_err(|source| CliError::Io {
         what: "the web server stopped".into(),

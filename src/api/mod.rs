@@ -3,6 +3,8 @@
 //! read with [`crate::web::json::Json`], so a malformed one gets the same
 //! format.
 
+pub mod account;
+pub mod chats;
 pub mod login;
 
 use axum::Router;
@@ -11,5 +13,8 @@ use crate::app::AppState;
 
 /// Every API route.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(login::routes())
+    Router::new()
+        .merge(login::routes())
+        .merge(account::routes())
+        .merge(chats::routes())
 }

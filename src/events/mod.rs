@@ -103,6 +103,7 @@ pub struct EventLog {
     db: Db,
     vault: Arc<Vault>,
     watchers: Arc<Mutex<HashMap<i64, watch::Sender<i64>>>>,
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl EventLog {
@@ -111,7 +112,19 @@ impl EventLog {
             db,
             vault,
             watchers: Arc::new(Mutex::new(HashMap::new())),
+            closing: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Ends every wait at once (long polls answer what they have, streams
+    /// end), so a graceful shutdown is not held up by waiting readers.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Whether [`EventLog::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
     }
 
     fn watcher(&self, account_id: i64) -> watch::Sender<i64> {
@@ -212,20 +225,23 @@ impl EventLog {
         timeout: Duration,
     ) -> Result<Vec<Event>, EventError> {
         let mut rx = self.watcher(account_id).subscribe();
+        let mut closing = self.closing.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Mark the current value seen before reading, so an append that
             // lands between the read and the wait still wakes us.
             rx.borrow_and_update();
             let found = self.read(account_id, since, limit).await?;
-            if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+            if !found.is_empty() || tokio::time::Instant::now() >= deadline || *closing.borrow() {
                 return Ok(found);
             }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
-                return Ok(Vec::new());
+            tokio::select! {
+                changed = tokio::time::timeout_at(deadline, rx.changed()) => {
+                    if changed.is_err() {
+                        return Ok(Vec::new());
+                    }
+                }
+                _ = closing.wait_for(|c| *c) => return Ok(Vec::new()),
             }
         }
     }

@@ -237,9 +237,15 @@ async fn start_app(dir: TestDir, env: Vec<(&'static str, String)>, sim: tgsim::S
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(app::serve(listener, app::router(state.clone()), async {
-        let _ = rx.await;
-    }));
+    let events = state.events.clone();
+    let server = tokio::spawn(app::serve(
+        listener,
+        app::router(state.clone()),
+        async move {
+            let _ = rx.await;
+            events.close();
+        },
+    ));
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -33,6 +33,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod api_chats;
 mod cli;
 mod helpers;
 mod login_api;
