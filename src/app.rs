@@ -199,6 +199,7 @@ pub fn router(state: AppState) -> Router {
         .route("/demo/inbox", get(demo::inbox))
         .route("/static/{version}/{name}", get(assets::serve))
         .route("/chats", get(chat_pages::chats))
+        .route("/chats/events", get(chat_pages::events))
         .merge(login::routes())
         .merge(crate::api::routes())
         .fallback(pages::not_found)

@@ -17,6 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::get;
+use futures_util::Stream;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -24,7 +25,7 @@ use serde_json::{Value, json};
 use super::account::own_account;
 use crate::app::AppState;
 use crate::auth::tokens::ApiClient;
-use crate::events::{Event, EventError};
+use crate::events::{Event, EventError, EventLog};
 use crate::telegram::chats::{HistoryPage, ReadError};
 use crate::telegram::pool::Liveness;
 use crate::web::error::{Error, Result};
@@ -237,7 +238,7 @@ async fn events(
     client: ApiClient,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<UpdatesQuery>,
-) -> Result<Sse<impl futures_util::Stream<Item = std::result::Result<SseEvent, Infallible>>>> {
+) -> Result<Sse<impl Stream<Item = std::result::Result<SseEvent, Infallible>> + use<>>> {
     let account = own_account(&client)?;
     let resume = headers
         .get("last-event-id")
@@ -253,8 +254,18 @@ async fn events(
             ));
         }
     };
-    let account_id = account.id;
-    let log = state.events.clone();
+    Ok(event_stream(state.events.clone(), account.id, since))
+}
+
+/// An account's events from `since` on as server-sent events, each with its
+/// cursor as id (so a client resumes with `Last-Event-ID`) and its kind as
+/// event name. Reads the event log only: it costs no Telegram call. Ends when
+/// the log closes for shutdown.
+pub(crate) fn event_stream(
+    log: EventLog,
+    account_id: i64,
+    since: i64,
+) -> Sse<impl Stream<Item = std::result::Result<SseEvent, Infallible>> + use<>> {
     let stream = futures_util::stream::unfold(
         (log, since, Vec::<Event>::new()),
         move |(log, cursor, mut pending)| async move {
@@ -279,5 +290,5 @@ async fn events(
             }
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -34,6 +34,7 @@ macro_rules! backend_tests {
 }
 
 mod api_chats;
+mod chats_page;
 mod cli;
 mod helpers;
 mod login_api;
