@@ -53,6 +53,9 @@ pub struct AppState {
     pub auth: Auth,
 }
 
+/// How often the event log's retention is applied.
+const EVENT_PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// How often expired login flows are swept away.
 const FLOW_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -84,7 +87,23 @@ impl AppState {
             backend.clone(),
             events.clone(),
         );
-        let chats = ChatReader::new(pool.clone(), chats::DEFAULT_TTL, chats::DEFAULT_FLOOD_SLEEP);
+        let chats = ChatReader::new(pool.clone(), chats::DEFAULT_TTL, config.flood_sleep);
+        let retention = events.clone();
+        let (max_age, max_count) = (
+            std::time::Duration::from_secs(config.events_max_age_days * 86_400),
+            config.events_max_per_account,
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EVENT_PRUNE_INTERVAL);
+            loop {
+                tick.tick().await;
+                match retention.prune(max_age, max_count).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, "event log retention applied"),
+                    Err(e) => tracing::warn!(error = %e, "cannot prune the event log"),
+                }
+            }
+        });
         let sweeper = flows.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLOW_SWEEP_INTERVAL);

@@ -142,8 +142,24 @@ const TRUSTED_PROXIES: Setting = Setting {
     flag: "",
 };
 
+const FLOOD_SLEEP: Setting = Setting {
+    key: "flood_sleep_secs",
+    env: "TGDESK_FLOOD_SLEEP_SECS",
+    flag: "",
+};
+const EVENTS_MAX_AGE: Setting = Setting {
+    key: "events_max_age_days",
+    env: "TGDESK_EVENTS_MAX_AGE_DAYS",
+    flag: "",
+};
+const EVENTS_MAX_COUNT: Setting = Setting {
+    key: "events_max_per_account",
+    env: "TGDESK_EVENTS_MAX_PER_ACCOUNT",
+    flag: "",
+};
+
 /// Every setting, in the order of the README's table.
-const SETTINGS: [&Setting; 14] = [
+const SETTINGS: [&Setting; 17] = [
     &LISTEN,
     &DATABASE_URL,
     &VAULT_KEYS,
@@ -158,6 +174,9 @@ const SETTINGS: [&Setting; 14] = [
     &LOGIN_ALLOWLIST,
     &LOGIN_LIMITS,
     &TRUSTED_PROXIES,
+    &FLOOD_SLEEP,
+    &EVENTS_MAX_AGE,
+    &EVENTS_MAX_COUNT,
 ];
 
 /// The TOML file's shape. Unknown keys are refused, so a typo is not
@@ -179,6 +198,9 @@ struct FileConfig {
     login_allowlist: Option<Vec<StringOrNumber>>,
     login_limits: Option<String>,
     trusted_proxies: Option<Vec<String>>,
+    flood_sleep_secs: Option<u64>,
+    events_max_age_days: Option<u64>,
+    events_max_per_account: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,6 +280,12 @@ pub struct Config {
     pub login_limits: LoginLimits,
     /// Reverse proxies whose `X-Forwarded-For` names the real client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// FLOOD_WAITs up to this long are slept; longer ones answer 429.
+    pub flood_sleep: std::time::Duration,
+    /// Events older than this many days are pruned from the event log.
+    pub events_max_age_days: u64,
+    /// At most this many events are kept per account.
+    pub events_max_per_account: u64,
 }
 
 /// Who may log in: phone numbers (E.164) and Telegram user ids. Empty, the
@@ -577,6 +605,18 @@ impl Config {
             None => Vec::new(),
         };
 
+        let number =
+            |setting: &Setting, default: u64, range: std::ops::RangeInclusive<u64>, what: &str| {
+                match layers.get(setting) {
+                    Some((value, name)) => parse_number(value, name, range, what),
+                    None => Ok(default),
+                }
+            };
+        let flood_sleep =
+            std::time::Duration::from_secs(number(&FLOOD_SLEEP, 5, 0..=300, "seconds")?);
+        let events_max_age_days = number(&EVENTS_MAX_AGE, 30, 1..=3650, "days")?;
+        let events_max_per_account = number(&EVENTS_MAX_COUNT, 10_000, 100..=10_000_000, "events")?;
+
         Ok(Config {
             listen,
             database_url,
@@ -591,6 +631,9 @@ impl Config {
             login_allowlist,
             login_limits,
             trusted_proxies,
+            flood_sleep,
+            events_max_age_days,
+            events_max_per_account,
         })
     }
 
@@ -696,6 +739,15 @@ fn read_file(path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
         };
         layers.set(&VAULT_KEYS, joined, origin());
     }
+    for (setting, value) in [
+        (&FLOOD_SLEEP, file.flood_sleep_secs),
+        (&EVENTS_MAX_AGE, file.events_max_age_days),
+        (&EVENTS_MAX_COUNT, file.events_max_per_account),
+    ] {
+        if let Some(value) = value {
+            layers.set(setting, value.to_string(), origin());
+        }
+    }
     if let Some(api_id) = file.api_id {
         layers.set(&API_ID, api_id.to_string(), origin());
     }
@@ -740,6 +792,26 @@ fn parse_listen(value: &str, name: String) -> Result<SocketAddr, ConfigError> {
             ),
         )
     })
+}
+
+fn parse_number(
+    value: &str,
+    name: String,
+    range: std::ops::RangeInclusive<u64>,
+    what: &str,
+) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!(
+                "'{}' is not a number of {what} from {} to {}",
+                value.trim(),
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
 }
 
 fn parse_api_id(value: &str, name: String) -> Result<i32, ConfigError> {

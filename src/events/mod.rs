@@ -246,6 +246,20 @@ impl EventLog {
         }
     }
 
+    /// Applies the retention: events older than `max_age` go, and each
+    /// account keeps at most `max_per_account`. Returns how many went.
+    pub async fn prune(&self, max_age: Duration, max_per_account: u64) -> Result<u64, EventError> {
+        let before = crate::store::now() - max_age.as_secs() as i64;
+        let mut pruned = events::prune_older_than(self.db.pool(), before).await?;
+        let keep = i64::try_from(max_per_account).unwrap_or(i64::MAX);
+        for account in crate::store::accounts::list(self.db.pool()).await? {
+            if account.last_event_cursor > keep {
+                pruned += events::prune_to_count(self.db.pool(), account.id, keep).await?;
+            }
+        }
+        Ok(pruned)
+    }
+
     /// A receiver that changes whenever the account's log grows (for SSE).
     pub fn subscribe(&self, account_id: i64) -> watch::Receiver<i64> {
         self.watcher(account_id).subscribe()

@@ -20,8 +20,6 @@ use crate::events::MessageView;
 
 /// Reads are cached this long by default.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
-/// FLOOD_WAITs up to this long are slept by default; longer ones are 429.
-pub const DEFAULT_FLOOD_SLEEP: Duration = Duration::from_secs(5);
 /// At most this many pages of history are cached per account.
 const HISTORY_CACHE_PAGES: usize = 64;
 

@@ -386,3 +386,89 @@ async fn a_short_flood_wait_is_slept_and_a_long_one_is_a_429() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_log_keeps_what_retention_allows() {
+    use tgdesk::events::{EventKind, NewEventData};
+    let app = spawn_app().await;
+    let state = &app.state;
+    let account = accounts::upsert_login(
+        state.db.pool(),
+        &LoginProfile {
+            telegram_user_id: 77,
+            display_name: "Ret",
+            username: None,
+            phone_masked: None,
+            home_dc: Some(1),
+        },
+        tgdesk::store::now(),
+    )
+    .await
+    .expect("account");
+    let batch: Vec<NewEventData> = (0..250)
+        .map(|i| NewEventData {
+            kind: EventKind::MessageDeleted,
+            chat_id: 0,
+            message_id: i,
+            message: None,
+        })
+        .collect();
+    state
+        .events
+        .append(account.id, &batch)
+        .await
+        .expect("append");
+
+    let pruned = state
+        .events
+        .prune(Duration::from_secs(86_400), 100)
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 150);
+    let left = state.events.read(account.id, 0, 1000).await.expect("read");
+    assert_eq!(left.len(), 100);
+    assert_eq!(left[0].cursor, 151, "the newest are kept");
+    assert_eq!(state.events.latest(account.id).await.expect("latest"), 250);
+    app.stop().await;
+}
+
+#[test]
+fn retention_and_flood_settings_are_checked() {
+    use tgdesk::config::{Config, Overrides};
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_string())
+        }
+    };
+    let ok = Config::load_from(
+        None,
+        &env(&[
+            ("TGDESK_FLOOD_SLEEP_SECS", "2"),
+            ("TGDESK_EVENTS_MAX_AGE_DAYS", "7"),
+            ("TGDESK_EVENTS_MAX_PER_ACCOUNT", "500"),
+        ]),
+        &Overrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(ok.flood_sleep, Duration::from_secs(2));
+    assert_eq!(
+        (ok.events_max_age_days, ok.events_max_per_account),
+        (7, 500)
+    );
+    let defaults = Config::load_from(None, &env(&[]), &Overrides::default()).expect("defaults");
+    assert_eq!(defaults.flood_sleep, Duration::from_secs(5));
+    let err = Config::load_from(
+        None,
+        &env(&[("TGDESK_EVENTS_MAX_PER_ACCOUNT", "lots")]),
+        &Overrides::default(),
+    )
+    .expect_err("not a number");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("TGDESK_EVENTS_MAX_PER_ACCOUNT") && msg.contains("lots"),
+        "{msg}"
+    );
+}
