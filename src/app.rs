@@ -248,6 +248,32 @@ where
     .await
 }
 
+/// Listens for ctrl-c and SIGTERM from now on (not from the first poll, so
+/// a signal that arrives while start-up finishes is not lost) and returns a
+/// future that completes on either.
+pub fn listen_for_shutdown() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                return futures_util::future::Either::Left(async move {
+                    tokio::select! {
+                        _ = interrupt.recv() => tracing::info!("ctrl-c received, shutting down"),
+                        _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+                    }
+                });
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for signals early; falling back");
+            }
+        }
+    }
+    futures_util::future::Either::Right(shutdown_signal())
+}
+
 /// Completes on ctrl-c or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

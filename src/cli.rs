@@ -206,14 +206,18 @@ pub async fn run_serve(config: Config) -> Result<(), CliError> {
         );
     }
     let listener = app::bind(state.config.listen).await?;
+    // Signals count from here: a test or supervisor may stop us as soon as
+    // the address is printed.
+    let signal = app::listen_for_shutdown();
     let addr = local_addr(&listener)?;
     tracing::info!(database = %state.config.database_url, "listening on http://{addr}");
-    serve_until_signal(state, listener).await
+    serve_until_signal(state, listener, signal).await
 }
 
 async fn serve_until_signal(
     state: app::AppState,
     listener: tokio::net::TcpListener,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), CliError> {
     // Accounts reconnect in the background: the pages answer meanwhile.
     let pool = state.pool.clone();
@@ -222,7 +226,7 @@ async fn serve_until_signal(
     });
     let events = state.events.clone();
     let shutdown = async move {
-        app::shutdown_signal().await;
+        signal.await;
         // Long polls and event streams end now, so the server can stop.
         events.close();
     };
@@ -301,6 +305,9 @@ pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliErro
     .await?;
     forget_previous_simulator(&state).await?;
     let listener = app::bind(state.config.listen).await?;
+    // Signals count from here: a test or supervisor may stop us as soon as
+    // the address is printed.
+    let signal = app::listen_for_shutdown();
     let addr = local_addr(&listener)?;
     println!(
         "tgdesk demo: open http://{addr}/ (data in {}; ctrl-c stops)",
@@ -317,7 +324,7 @@ pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliErro
         println!("    {}  {}{password}", a.phone, a.first_name);
     }
     println!("  simulator control API: http://{control_addr}/ (see tgsim/README.md)");
-    let result = serve_until_signal(state, listener).await;
+    let result = serve_until_signal(state, listener, signal).await;
     sim.shutdown();
     result
 }
