@@ -5,41 +5,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tgsim::world::{NewAccount, NewMessage};
 
-use crate::helpers::{TestApp, spawn_app};
-
-fn add(app: &TestApp, phone: &str, name: &str) -> i64 {
-    app.sim
-        .world()
-        .create_account(NewAccount {
-            phone: phone.into(),
-            first_name: name.into(),
-            last_name: None,
-            username: None,
-            password: None,
-            password_hint: None,
-            home_dc: Some(1),
-        })
-        .expect("account")
-}
-
-fn say(app: &TestApp, from: i64, to: i64, text: &str) -> i32 {
-    app.sim
-        .world()
-        .post_message(NewMessage {
-            from_user_id: from,
-            to_user_id: Some(to),
-            chat_id: None,
-            text: text.into(),
-            reply_to: None,
-        })
-        .expect("posted")
-}
-
-fn calls(app: &TestApp) -> u64 {
-    app.sim.stats().calls.values().sum()
-}
+use crate::helpers::{TestApp, sim_say, sim_user, spawn_app, telegram_calls};
 
 /// Logs in over the API; returns the API token.
 async fn api_login(app: &TestApp, phone: &str) -> String {
@@ -99,7 +66,7 @@ async fn connected(app: &TestApp, token: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn me_session_and_tokens() {
     let app = spawn_app().await;
-    let uid = add(&app, "+999668000001", "Ada");
+    let uid = sim_user(&app, "+999668000001", "Ada");
     let token = api_login(&app, "+999668000001").await;
     connected(&app, &token).await;
 
@@ -175,12 +142,12 @@ async fn me_session_and_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chats_and_messages_page_and_repeat_reads_are_free() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999668000002", "Ada");
+    let ada = sim_user(&app, "+999668000002", "Ada");
     let mut others = Vec::new();
     for i in 0..5 {
-        let u = add(&app, &format!("+99966800010{i}"), &format!("Friend {i}"));
+        let u = sim_user(&app, &format!("+99966800010{i}"), &format!("Friend {i}"));
         for j in 0..3 {
-            say(&app, u, ada, &format!("friend {i} says {j}"));
+            sim_say(&app, u, ada, &format!("friend {i} says {j}"));
         }
         others.push(u);
     }
@@ -206,13 +173,13 @@ async fn chats_and_messages_page_and_repeat_reads_are_free() {
     assert_eq!(rest.len(), 2);
     assert!(second["next_cursor"].is_null());
 
-    let before = calls(&app);
+    let before = telegram_calls(&app);
     for _ in 0..5 {
         let (status, _) = get(&app, &token, "/api/v1/chats?limit=3").await;
         assert_eq!(status, 200);
     }
     assert_eq!(
-        calls(&app),
+        telegram_calls(&app),
         before,
         "repeated chat list reads cost no Telegram call"
     );
@@ -268,8 +235,8 @@ async fn chats_and_messages_page_and_repeat_reads_are_free() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_returns_when_a_message_arrives_and_polls_are_free() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999668000003", "Ada");
-    let bob = add(&app, "+999668000004", "Bob");
+    let ada = sim_user(&app, "+999668000003", "Ada");
+    let bob = sim_user(&app, "+999668000004", "Bob");
     let token = api_login(&app, "+999668000003").await;
     connected(&app, &token).await;
 
@@ -295,7 +262,7 @@ async fn a_long_poll_returns_when_a_message_arrives_and_polls_are_free() {
     };
     // Let the poll reach the server before the message exists.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    say(&app, bob, ada, "are you there?");
+    sim_say(&app, bob, ada, "are you there?");
     let got = tokio::time::timeout(Duration::from_secs(10), poller)
         .await
         .expect("the long poll returns when the message arrives")
@@ -306,13 +273,17 @@ async fn a_long_poll_returns_when_a_message_arrives_and_polls_are_free() {
     assert_eq!(events[0]["message"]["text"], "are you there?");
     assert_eq!(got["next"], events[0]["cursor"]);
 
-    let before = calls(&app);
+    let before = telegram_calls(&app);
     for _ in 0..10 {
         let (status, again) = get(&app, &token, &format!("/api/v1/updates?since={since}")).await;
         assert_eq!(status, 200);
         assert_eq!(again["events"].as_array().map(Vec::len), Some(1));
     }
-    assert_eq!(calls(&app), before, "polls are served from the event log");
+    assert_eq!(
+        telegram_calls(&app),
+        before,
+        "polls are served from the event log"
+    );
 
     let (status, err) = get(&app, &token, "/api/v1/updates?timeout=61").await;
     assert_eq!(
@@ -325,7 +296,7 @@ async fn a_long_poll_returns_when_a_message_arrives_and_polls_are_free() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poller_learns_at_once_that_the_session_was_revoked() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999668000005", "Ada");
+    let ada = sim_user(&app, "+999668000005", "Ada");
     let token = api_login(&app, "+999668000005").await;
     connected(&app, &token).await;
     let poller = {
@@ -356,8 +327,8 @@ async fn a_long_poller_learns_at_once_that_the_session_was_revoked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_streams_events_and_resumes_from_last_event_id() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999668000006", "Ada");
-    let bob = add(&app, "+999668000007", "Bob");
+    let ada = sim_user(&app, "+999668000006", "Ada");
+    let bob = sim_user(&app, "+999668000007", "Bob");
     let token = api_login(&app, "+999668000006").await;
     connected(&app, &token).await;
 
@@ -376,8 +347,8 @@ async fn sse_streams_events_and_resumes_from_last_event_id() {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"))
     );
-    say(&app, bob, ada, "first");
-    say(&app, bob, ada, "second");
+    sim_say(&app, bob, ada, "first");
+    sim_say(&app, bob, ada, "second");
     let mut text = String::new();
     tokio::time::timeout(Duration::from_secs(10), async {
         while text.matches("data:").count() < 2 {
@@ -427,7 +398,7 @@ async fn sse_streams_events_and_resumes_from_last_event_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_session_logs_out_of_telegram_and_wipes_it() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999668000008", "Ada");
+    let ada = sim_user(&app, "+999668000008", "Ada");
     let token = api_login(&app, "+999668000008").await;
     connected(&app, &token).await;
     let r = app

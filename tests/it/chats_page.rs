@@ -6,42 +6,9 @@
 use std::time::Duration;
 
 use tgdesk::store::accounts;
-use tgsim::world::{NewAccount, NewMessage};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, sim_say, sim_user, spawn_app, telegram_calls};
 use crate::login_support::{code_of, fault, form, login_csrf, page};
-
-fn add(app: &TestApp, phone: &str, name: &str) -> i64 {
-    app.sim
-        .world()
-        .create_account(NewAccount {
-            phone: phone.into(),
-            first_name: name.into(),
-            last_name: None,
-            username: None,
-            password: None,
-            password_hint: None,
-            home_dc: Some(1),
-        })
-        .expect("account")
-}
-
-fn say(app: &TestApp, from: i64, to: i64, text: &str) -> i32 {
-    app.sim
-        .world()
-        .post_message(NewMessage {
-            from_user_id: from,
-            to_user_id: Some(to),
-            chat_id: None,
-            text: text.into(),
-            reply_to: None,
-        })
-        .expect("posted")
-}
-
-fn calls(app: &TestApp) -> u64 {
-    app.sim.stats().calls.values().sum()
-}
 
 /// Logs in by phone and code through the pages (the client keeps the
 /// session cookie), then waits until the account is connected.
@@ -84,13 +51,13 @@ fn position(body: &str, text: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chats_page_lists_chats_and_reads_history_without_javascript() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999669000001", "Ada");
-    let bob = add(&app, "+999669000002", "Bob Builder");
-    let cy = add(&app, "+999669000003", "Cy");
+    let ada = sim_user(&app, "+999669000001", "Ada");
+    let bob = sim_user(&app, "+999669000002", "Bob Builder");
+    let cy = sim_user(&app, "+999669000003", "Cy");
     for i in 0..60 {
-        say(&app, bob, ada, &format!("note {i:02}."));
+        sim_say(&app, bob, ada, &format!("note {i:02}."));
     }
-    say(&app, cy, ada, "hello from cy");
+    sim_say(&app, cy, ada, "hello from cy");
     log_in(&app, "+999669000001").await;
 
     let (status, _, list) = page(&app, "/chats").await;
@@ -141,9 +108,9 @@ async fn chats_page_lists_chats_and_reads_history_without_javascript() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_text_is_escaped_and_a_repeat_load_costs_no_telegram_call() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999669000011", "Ada");
-    let eve = add(&app, "+999669000012", "Eve <b>");
-    say(&app, eve, ada, "<script>alert('x')</script>");
+    let ada = sim_user(&app, "+999669000011", "Ada");
+    let eve = sim_user(&app, "+999669000012", "Eve <b>");
+    sim_say(&app, eve, ada, "<script>alert('x')</script>");
     log_in(&app, "+999669000011").await;
 
     let path = format!("/chats?chat={eve}");
@@ -154,20 +121,20 @@ async fn message_text_is_escaped_and_a_repeat_load_costs_no_telegram_call() {
     assert!(body.contains("&#60;script&#62;alert("), "{body}");
     assert!(body.contains("Eve &#60;b&#62;"), "{body}");
 
-    let before = calls(&app);
+    let before = telegram_calls(&app);
     let (status, _, again) = page(&app, &path).await;
     assert_eq!(status, 200);
     assert!(again.contains("&#60;script&#62;alert("));
-    assert_eq!(calls(&app), before, "served from the cache");
+    assert_eq!(telegram_calls(&app), before, "served from the cache");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_errors_show_in_the_page_not_as_a_500() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999669000021", "Ada");
-    let bob = add(&app, "+999669000022", "Bob");
-    say(&app, bob, ada, "hi");
+    let ada = sim_user(&app, "+999669000021", "Ada");
+    let bob = sim_user(&app, "+999669000022", "Bob");
+    sim_say(&app, bob, ada, "hi");
     log_in(&app, "+999669000021").await;
     let account = accounts::get_by_telegram_id(app.state.db.pool(), ada)
         .await
@@ -190,8 +157,8 @@ async fn telegram_errors_show_in_the_page_not_as_a_500() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_messages_arrive_on_the_page_event_stream() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999669000031", "Ada");
-    let bob = add(&app, "+999669000032", "Bob");
+    let ada = sim_user(&app, "+999669000031", "Ada");
+    let bob = sim_user(&app, "+999669000032", "Bob");
     log_in(&app, "+999669000031").await;
 
     let (_, _, body) = page(&app, &format!("/chats?chat={bob}")).await;
@@ -213,7 +180,7 @@ async fn new_messages_arrive_on_the_page_event_stream() {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"))
     );
-    say(&app, bob, ada, "live <now>");
+    sim_say(&app, bob, ada, "live <now>");
     let mut text = String::new();
     tokio::time::timeout(Duration::from_secs(10), async {
         while !text.contains("data:") || !text.contains("\n\n") {

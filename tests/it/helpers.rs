@@ -307,3 +307,38 @@ impl TestApp {
         }
     }
 }
+
+/// A Telegram account in the app's simulated world (home DC 1, no 2FA).
+pub fn sim_user(app: &TestApp, phone: &str, name: &str) -> i64 {
+    app.sim
+        .world()
+        .create_account(tgsim::world::NewAccount {
+            phone: phone.into(),
+            first_name: name.into(),
+            last_name: None,
+            username: None,
+            password: None,
+            password_hint: None,
+            home_dc: Some(1),
+        })
+        .expect("account")
+}
+
+/// A private message between two simulated users, pushed live.
+pub fn sim_say(app: &TestApp, from: i64, to: i64, text: &str) -> i32 {
+    app.sim
+        .world()
+        .post_message(tgsim::world::NewMessage {
+            from_user_id: from,
+            to_user_id: Some(to),
+            chat_id: None,
+            text: text.into(),
+            reply_to: None,
+        })
+        .expect("posted")
+}
+
+/// Every call the simulated Telegram has answered so far.
+pub fn telegram_calls(app: &TestApp) -> u64 {
+    app.sim.stats().calls.values().sum()
+}

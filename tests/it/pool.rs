@@ -8,24 +8,9 @@ use tgdesk::events::EventKind;
 use tgdesk::store::accounts::{self, AccountState, LoginProfile};
 use tgdesk::telegram::flows::Step;
 use tgdesk::telegram::pool::Liveness;
-use tgsim::world::{EditMessage, NewAccount, NewMessage};
+use tgsim::world::EditMessage;
 
-use crate::helpers::{TestApp, spawn_app};
-
-fn add(app: &TestApp, phone: &str, name: &str) -> i64 {
-    app.sim
-        .world()
-        .create_account(NewAccount {
-            phone: phone.into(),
-            first_name: name.into(),
-            last_name: None,
-            username: None,
-            password: None,
-            password_hint: None,
-            home_dc: Some(1),
-        })
-        .expect("account")
-}
+use crate::helpers::{TestApp, sim_say, sim_user, spawn_app, telegram_calls};
 
 /// Logs `phone` in through the login flows, stores the account, binds its
 /// session and starts its live client. Returns the account id.
@@ -69,32 +54,15 @@ async fn wait_liveness(app: &TestApp, account_id: i64, want: Liveness) {
         .expect("watch");
 }
 
-fn say(app: &TestApp, from: i64, to: i64, text: &str) -> i32 {
-    app.sim
-        .world()
-        .post_message(NewMessage {
-            from_user_id: from,
-            to_user_id: Some(to),
-            chat_id: None,
-            text: text.into(),
-            reply_to: None,
-        })
-        .expect("posted")
-}
-
-fn telegram_calls(app: &TestApp) -> u64 {
-    app.sim.stats().calls.values().sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushed_messages_land_in_the_log_and_polls_cost_no_telegram_call() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999667000001", "Ada");
-    let bob = add(&app, "+999667000002", "Bob");
+    let ada = sim_user(&app, "+999667000001", "Ada");
+    let bob = sim_user(&app, "+999667000002", "Bob");
     let account = log_in_live(&app, "+999667000001").await;
 
     let since = app.state.events.latest(account).await.expect("latest");
-    let msg_id = say(&app, bob, ada, "hello from Bob");
+    let msg_id = sim_say(&app, bob, ada, "hello from Bob");
     let events = app
         .state
         .events
@@ -135,11 +103,11 @@ async fn pushed_messages_land_in_the_log_and_polls_cost_no_telegram_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_are_logged_after_their_message() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999667000003", "Ada");
-    let bob = add(&app, "+999667000004", "Bob");
+    let ada = sim_user(&app, "+999667000003", "Ada");
+    let bob = sim_user(&app, "+999667000004", "Bob");
     let account = log_in_live(&app, "+999667000003").await;
     let since = app.state.events.latest(account).await.expect("latest");
-    let id = say(&app, bob, ada, "first");
+    let id = sim_say(&app, bob, ada, "first");
     let mut got = app
         .state
         .events
@@ -175,7 +143,7 @@ async fn edits_are_logged_after_their_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revoked_from_another_device_ends_the_account_at_once() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999667000005", "Ada");
+    let ada = sim_user(&app, "+999667000005", "Ada");
     let account = log_in_live(&app, "+999667000005").await;
     app.sim.world().revoke(ada).expect("revoked");
     wait_liveness(&app, account, Liveness::Ended(AccountState::Revoked)).await;
@@ -199,15 +167,15 @@ async fn a_session_revoked_from_another_device_ends_the_account_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_missed_across_a_restart() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999667000006", "Ada");
-    let bob = add(&app, "+999667000007", "Bob");
+    let ada = sim_user(&app, "+999667000006", "Ada");
+    let bob = sim_user(&app, "+999667000007", "Bob");
     let account = log_in_live(&app, "+999667000006").await;
     let since = app.state.events.latest(account).await.expect("latest");
 
     // The service goes away; Bob writes meanwhile.
     app.state.pool.shutdown().await;
     assert!(app.state.pool.is_empty());
-    say(&app, bob, ada, "while you were down");
+    sim_say(&app, bob, ada, "while you were down");
 
     let (started, failed) = app.state.pool.restore_all().await;
     assert_eq!((started, failed), (1, 0));
@@ -237,13 +205,13 @@ fn calls_of(app: &TestApp, method: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_list_and_history_are_read_once_per_ttl() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999667000010", "Ada");
-    let bob = add(&app, "+999667000011", "Bob");
-    let cy = add(&app, "+999667000012", "Cy");
+    let ada = sim_user(&app, "+999667000010", "Ada");
+    let bob = sim_user(&app, "+999667000011", "Bob");
+    let cy = sim_user(&app, "+999667000012", "Cy");
     for i in 0..30 {
-        say(&app, bob, ada, &format!("bob {i}"));
+        sim_say(&app, bob, ada, &format!("bob {i}"));
     }
-    say(&app, cy, ada, "hi from Cy");
+    sim_say(&app, cy, ada, "hi from Cy");
     let account = log_in_live(&app, "+999667000010").await;
 
     let chats = app.state.chats.chats(account).await.expect("chats");
@@ -334,9 +302,9 @@ async fn the_chat_list_and_history_are_read_once_per_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_flood_wait_is_slept_and_a_long_one_is_a_429() {
     let app = spawn_app().await;
-    let ada = add(&app, "+999667000013", "Ada");
-    let bob = add(&app, "+999667000014", "Bob");
-    say(&app, bob, ada, "hello");
+    let ada = sim_user(&app, "+999667000013", "Ada");
+    let bob = sim_user(&app, "+999667000014", "Bob");
+    sim_say(&app, bob, ada, "hello");
     let account = log_in_live(&app, "+999667000013").await;
 
     app.sim
