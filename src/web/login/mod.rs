@@ -258,6 +258,17 @@ fn checked_binding(state: &AppState, req: &LoginRequest, token: &str) -> Result<
     )))
 }
 
+/// A form post within a flow: the CSRF check, then this browser's flow.
+fn checked_step(
+    state: &AppState,
+    req: &LoginRequest,
+    token: &str,
+) -> Result<(String, String), Halt> {
+    let binding = checked_binding(state, req, token)?;
+    let flow = flow_of(req)?.to_owned();
+    Ok((binding, flow))
+}
+
 /// The flow of this browser, or a redirect to start again.
 fn flow_of(req: &LoginRequest) -> Result<&str, Halt> {
     req.flow

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{
-    CsrfForm, LoginRequest, StepPage, checked_binding, flow_of, html, live_flow, logged_in,
+    CsrfForm, LoginRequest, StepPage, checked_binding, checked_step, html, live_flow, logged_in,
     redirect_with_flow, render_login, step_failed, step_path,
 };
 use crate::app::AppState;
@@ -150,12 +150,8 @@ pub(super) async fn submit_code(
     req: LoginRequest,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let binding = match checked_binding(&state, &req, &form.csrf) {
-        Ok(b) => b,
-        Err(response) => return *response,
-    };
-    let flow = match flow_of(&req) {
-        Ok(f) => f.to_owned(),
+    let (binding, flow) = match checked_step(&state, &req, &form.csrf) {
+        Ok(step) => step,
         Err(response) => return *response,
     };
     match login::submit_code(&state, &req.caller(&binding), &flow, &form.code).await {
@@ -171,12 +167,8 @@ pub(super) async fn resend(
     req: LoginRequest,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let binding = match checked_binding(&state, &req, &form.csrf) {
-        Ok(b) => b,
-        Err(response) => return *response,
-    };
-    let flow = match flow_of(&req) {
-        Ok(f) => f.to_owned(),
+    let (binding, flow) = match checked_step(&state, &req, &form.csrf) {
+        Ok(step) => step,
         Err(response) => return *response,
     };
     match login::resend(&state, &req.caller(&binding), &flow).await {
@@ -229,12 +221,8 @@ pub(super) async fn submit_password(
     req: LoginRequest,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let binding = match checked_binding(&state, &req, &form.csrf) {
-        Ok(b) => b,
-        Err(response) => return *response,
-    };
-    let flow = match flow_of(&req) {
-        Ok(f) => f.to_owned(),
+    let (binding, flow) = match checked_step(&state, &req, &form.csrf) {
+        Ok(step) => step,
         Err(response) => return *response,
     };
     match login::submit_password(&state, &req.caller(&binding), &flow, form.password).await {

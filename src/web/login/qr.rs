@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{
-    CsrfForm, LoginRequest, StepPage, checked_binding, flow_of, html, live_flow, logged_in,
+    CsrfForm, LoginRequest, StepPage, checked_binding, checked_step, html, live_flow, logged_in,
     redirect_with_flow, render_login, step_failed, step_path,
 };
 use crate::app::AppState;
@@ -183,12 +183,8 @@ pub(super) async fn complete_qr(
     req: LoginRequest,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let binding = match checked_binding(&state, &req, &form.csrf) {
-        Ok(b) => b,
-        Err(response) => return *response,
-    };
-    let flow = match flow_of(&req) {
-        Ok(f) => f.to_owned(),
+    let (binding, flow) = match checked_step(&state, &req, &form.csrf) {
+        Ok(step) => step,
         Err(response) => return *response,
     };
     match login::take_qr(&state, &req.caller(&binding), &flow).await {
