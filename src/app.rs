@@ -211,6 +211,12 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes behind the same layers (benchmarks
+/// compare a bare route with the real ones this way).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/healthz", get(health::healthz))
@@ -221,6 +227,7 @@ pub fn router(state: AppState) -> Router {
         .route("/chats/events", get(chat_pages::events))
         .merge(login::routes())
         .merge(crate::api::routes())
+        .merge(extra)
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(from_fn_with_state(

@@ -115,6 +115,7 @@ async fn log_out(State(state): State<AppState>, client: ApiClient) -> Result<axu
     token_store::revoke_for_account(state.db.pool(), account.id, now)
         .await
         .map_err(Error::internal)?;
+    state.auth.api_cache.forget_account(account.id);
     accounts::set_state(
         state.db.pool(),
         account.id,
@@ -244,6 +245,7 @@ async fn revoke_token(
     token_store::revoke(state.db.pool(), token.id, now)
         .await
         .map_err(Error::internal)?;
+    state.auth.api_cache.forget_token(token.id);
     record(
         &state,
         &format!("account:{}", account.id),

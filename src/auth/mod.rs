@@ -26,6 +26,8 @@ pub struct Auth {
     pub cookies: cookies::Cookies,
     pub csrf: Arc<csrf::CsrfKey>,
     pub limiter: Arc<limits::LoginLimiter>,
+    /// Recently verified API tokens (see [`tokens::CACHE_TTL`]).
+    pub api_cache: Arc<tokens::TokenCache>,
     pub(crate) logins: Arc<login::Registry>,
 }
 
@@ -35,6 +37,7 @@ impl Auth {
             cookies: cookies::Cookies::new(config.secure_cookies),
             csrf: Arc::new(csrf::CsrfKey::generate()),
             limiter: Arc::new(limits::LoginLimiter::new(config.login_limits)),
+            api_cache: Arc::new(tokens::TokenCache::default()),
             logins: Arc::new(login::Registry::default()),
         }
     }

@@ -5,6 +5,10 @@
 //! and the SHA-256 of the whole token; the token itself is shown once, when
 //! it is made. Verification compares hashes in constant time.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -19,12 +23,81 @@ use crate::secret::Secret;
 use crate::store::accounts::{self, Account, AccountState};
 use crate::store::tokens::{self, ApiToken, NewToken, TokenRole};
 use crate::store::{Db, StoreError};
+use crate::telegram::pool::Liveness;
 use crate::web::error::Error;
 
 const SCHEME: &str = "tgd_";
 const PREFIX_BYTES: usize = 6;
 /// Use is recorded at most this often per token.
 const TOUCH_EVERY: i64 = 60;
+/// How long a verified token (and its account) is trusted without asking
+/// the database again. Changes made by this process (revoking a token,
+/// logging out, a reset) apply at once through [`TokenCache::forget_account`]
+/// and [`TokenCache::forget_token`]; changes made elsewhere (the CLI, SQL by
+/// hand, another instance on the same database) apply within this time.
+pub const CACHE_TTL: Duration = Duration::from_secs(1);
+/// Expired entries are swept when the cache grows past this many.
+const CACHE_SWEEP_AT: usize = 4096;
+
+/// Recently verified tokens, keyed by the SHA-256 of the whole token, so a
+/// busy poller costs no database read per request.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<Vec<u8>, Cached>>,
+}
+
+struct Cached {
+    token: ApiToken,
+    account: Option<Account>,
+    at: Instant,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &[u8]) -> Option<(ApiToken, Option<Account>)> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = entries.get(hash)?;
+        (hit.at.elapsed() < CACHE_TTL).then(|| (hit.token.clone(), hit.account.clone()))
+    }
+
+    fn put(&self, hash: Vec<u8>, token: ApiToken, account: Option<Account>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_SWEEP_AT {
+            entries.retain(|_, c| c.at.elapsed() < CACHE_TTL);
+        }
+        entries.insert(
+            hash,
+            Cached {
+                token,
+                account,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    fn touched(&self, hash: &[u8], now: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = entries.get_mut(hash) {
+            c.token.last_used_at = Some(now);
+        }
+    }
+
+    /// Drops every cached token of an account (its state changed, or its
+    /// tokens were revoked).
+    pub fn forget_account(&self, account_id: i64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, c| c.token.account_id != Some(account_id));
+    }
+
+    /// Drops one token (it was revoked).
+    pub fn forget_token(&self, token_id: i64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, c| c.token.id != token_id);
+    }
+}
 
 /// The SHA-256 of a whole token, as stored.
 pub fn hash(token: &str) -> Vec<u8> {
@@ -182,18 +255,34 @@ impl FromRequestParts<AppState> for ApiClient {
             }
         };
         let internal = |e: StoreError| ApiRejection(Error::internal(e));
-        let token = match verify(&state.db, presented).await.map_err(internal)? {
-            Ok(token) => token,
-            Err(refusal) => {
-                tracing::info!(%path, reason = refusal.as_str(), "API request rejected");
-                return Err(ApiRejection(Error::unauthorized(
-                    "This API token is not valid (mistyped, revoked or unknown).",
-                )));
+        let presented_hash = hash(presented);
+        let cache = &state.auth.api_cache;
+        let cached = cache.get(&presented_hash).filter(|(_, account)| {
+            // A session that ended while cached (revoked from another
+            // device) is looked up again at once.
+            account.as_ref().is_none_or(|a| {
+                !matches!(state.pool.liveness(a.id), Some(Liveness::Ended(_)))
+            })
+        });
+        let (token, account) = match cached {
+            Some(hit) => hit,
+            None => {
+                let token = match verify(&state.db, presented).await.map_err(internal)? {
+                    Ok(token) => token,
+                    Err(refusal) => {
+                        tracing::info!(%path, reason = refusal.as_str(), "API request rejected");
+                        return Err(ApiRejection(Error::unauthorized(
+                            "This API token is not valid (mistyped, revoked or unknown).",
+                        )));
+                    }
+                };
+                let account = match token.account_id {
+                    Some(id) => accounts::get(state.db.pool(), id).await.map_err(internal)?,
+                    None => None,
+                };
+                cache.put(presented_hash.clone(), token.clone(), account.clone());
+                (token, account)
             }
-        };
-        let account = match token.account_id {
-            Some(id) => accounts::get(state.db.pool(), id).await.map_err(internal)?,
-            None => None,
         };
         if token.role == TokenRole::Staff {
             match &account {
@@ -215,6 +304,7 @@ impl FromRequestParts<AppState> for ApiClient {
             tokens::touch_last_used(state.db.pool(), token.id, now)
                 .await
                 .map_err(internal)?;
+            cache.touched(&presented_hash, now);
         }
         Ok(ApiClient { token, account })
     }

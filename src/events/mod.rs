@@ -103,6 +103,10 @@ pub struct EventLog {
     db: Db,
     vault: Arc<Vault>,
     watchers: Arc<Mutex<HashMap<i64, watch::Sender<i64>>>>,
+    /// Each account's newest cursor, once known: a reader already up to
+    /// date is answered without touching the database. Only this process
+    /// appends, so it stays exact (updated before readers are woken).
+    newest: Arc<Mutex<HashMap<i64, i64>>>,
     closing: Arc<watch::Sender<bool>>,
 }
 
@@ -112,6 +116,7 @@ impl EventLog {
             db,
             vault,
             watchers: Arc::new(Mutex::new(HashMap::new())),
+            newest: Arc::new(Mutex::new(HashMap::new())),
             closing: Arc::new(watch::channel(false).0),
         }
     }
@@ -168,10 +173,18 @@ impl EventLog {
             |cursor, e| vault.seal(&Aad::event(account_id, cursor), e.payload),
         )
         .await?;
-        if let Some(last) = cursors.last() {
-            self.watcher(account_id).send_replace(*last);
+        if let Some(&last) = cursors.last() {
+            self.note_newest(account_id, last);
+            self.watcher(account_id).send_replace(last);
         }
         Ok(cursors)
+    }
+
+    fn note_newest(&self, account_id: i64, cursor: i64) -> i64 {
+        let mut newest = self.newest.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = newest.entry(account_id).or_insert(cursor);
+        *entry = (*entry).max(cursor);
+        *entry
     }
 
     /// Up to `limit` events after `since`, oldest first.
@@ -181,6 +194,9 @@ impl EventLog {
         since: i64,
         limit: i64,
     ) -> Result<Vec<Event>, EventError> {
+        if since >= self.latest(account_id).await? {
+            return Ok(Vec::new());
+        }
         let rows = events::list_since(self.db.pool(), account_id, since, limit).await?;
         rows.into_iter()
             .map(|row| {
@@ -210,9 +226,19 @@ impl EventLog {
 
     /// The newest cursor of an account (0 before its first event).
     pub async fn latest(&self, account_id: i64) -> Result<i64, EventError> {
-        Ok(events::latest_cursor(self.db.pool(), account_id)
+        let known = self
+            .newest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&account_id)
+            .copied();
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let stored = events::latest_cursor(self.db.pool(), account_id)
             .await?
-            .unwrap_or(0))
+            .unwrap_or(0);
+        Ok(self.note_newest(account_id, stored))
     }
 
     /// Events after `since`, waiting up to `timeout` for the first one

@@ -9,8 +9,8 @@
 //! 1. starts a tgsim process with the world `WorldSpec::seeded(7, 2, 2, 1)`,
 //!    logs its first account in through tgdesk's login flows, starts it live
 //!    and issues a staff API token for it (set-up, not measured);
-//! 2. serves tgdesk's router, plus `GET /bench/bare` (an empty 200 with none
-//!    of the app's layers), on 127.0.0.1:0;
+//! 2. serves tgdesk's router, plus `GET /bench/bare` (an empty 200 behind the
+//!    same layers as every route), on 127.0.0.1:0;
 //! 3. the load generator, in this process: CONNECTIONS tasks, each sending
 //!    requests one after another on its own keep-alive connection, for
 //!    SECONDS against the bare route, then SECONDS against the updates route
