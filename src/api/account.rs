@@ -5,14 +5,15 @@
 //! - `GET /api/v1/session`, `DELETE /api/v1/session` (auth.logOut, then wipe)
 //! - `GET|POST /api/v1/tokens`, `DELETE /api/v1/tokens/{id}`
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::ApiError;
 use crate::app::AppState;
 use crate::auth::tokens::{self, ApiClient};
 use crate::store::accounts::{self, Account};
@@ -22,12 +23,12 @@ use crate::telegram::pool::Liveness;
 use crate::web::error::{Error, Result};
 use crate::web::json::Json;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/session", get(session).delete(log_out))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", delete(revoke_token))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(session, log_out))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
 }
 
 /// The account a staff token acts for; admin tokens without one are refused.
@@ -40,19 +41,43 @@ pub(crate) fn own_account(client: &ApiClient) -> Result<&Account> {
     })
 }
 
-pub(crate) fn account_json(a: &Account) -> Value {
-    json!({
-        "id": a.id,
-        "telegram_id": a.telegram_user_id,
-        "name": a.display_name,
-        "username": a.username,
-        "phone": a.phone_masked,
-        "state": a.state.as_str(),
-    })
+/// A Telegram account as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Account)]
+pub(crate) struct AccountInfo {
+    /// tgdesk's id of the account.
+    pub id: i64,
+    /// The Telegram user id.
+    pub telegram_id: i64,
+    pub name: String,
+    pub username: Option<String>,
+    /// Masked: never the full number.
+    pub phone: Option<String>,
+    /// `active`; `revoked` (ended from another device), `deactivated`
+    /// (by Telegram) or `reset` (logged out, or reset by an admin).
+    #[schema(example = "active")]
+    pub state: &'static str,
 }
 
-async fn me(client: ApiClient) -> Result<axum::Json<Value>> {
-    Ok(axum::Json(account_json(own_account(&client)?)))
+impl From<&Account> for AccountInfo {
+    fn from(a: &Account) -> Self {
+        Self {
+            id: a.id,
+            telegram_id: a.telegram_user_id,
+            name: a.display_name.clone(),
+            username: a.username.clone(),
+            phone: a.phone_masked.clone(),
+            state: a.state.as_str(),
+        }
+    }
+}
+
+/// The token's own account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    security(("bearer" = [])),
+    responses((status = 200, body = AccountInfo)))]
+async fn me(client: ApiClient) -> Result<axum::Json<AccountInfo>> {
+    Ok(axum::Json(AccountInfo::from(own_account(&client)?)))
 }
 
 fn liveness_str(l: Option<Liveness>) -> &'static str {
@@ -64,7 +89,31 @@ fn liveness_str(l: Option<Liveness>) -> &'static str {
     }
 }
 
-async fn session(State(state): State<AppState>, client: ApiClient) -> Result<axum::Json<Value>> {
+/// The account's Telegram session as tgdesk holds it.
+#[derive(Serialize, ToSchema)]
+struct SessionInfo {
+    /// The account's state, as in `GET /api/v1/me`.
+    #[schema(example = "active")]
+    state: &'static str,
+    /// `connected`, `connecting`, `reconnecting` or `offline`.
+    #[schema(example = "connected")]
+    connection: &'static str,
+    /// When it logged in (Unix seconds).
+    since: Option<i64>,
+    /// When it was last connected (Unix seconds).
+    last_seen: Option<i64>,
+    /// The Telegram data centre the account lives in.
+    home_dc: Option<i32>,
+}
+
+/// The account's Telegram session: state and connection.
+#[utoipa::path(get, path = "/api/v1/session", tag = "account",
+    security(("bearer" = [])),
+    responses((status = 200, body = SessionInfo)))]
+async fn session(
+    State(state): State<AppState>,
+    client: ApiClient,
+) -> Result<axum::Json<SessionInfo>> {
     let account = own_account(&client)?;
     let live = state.pool.liveness(account.id);
     let home_dc = state
@@ -72,20 +121,37 @@ async fn session(State(state): State<AppState>, client: ApiClient) -> Result<axu
         .session(account.id)
         .and_then(|s| grammers_session::Session::home_dc_id(&*s).ok())
         .or(account.home_dc);
-    Ok(axum::Json(json!({
-        "state": account.state.as_str(),
-        "connection": liveness_str(live),
-        "since": account.logged_in_at,
-        "last_seen": account.last_seen_at,
-        "home_dc": home_dc,
-    })))
+    Ok(axum::Json(SessionInfo {
+        state: account.state.as_str(),
+        connection: liveness_str(live),
+        since: account.logged_in_at,
+        last_seen: account.last_seen_at,
+        home_dc,
+    }))
+}
+
+/// What logging out did.
+#[derive(Serialize, ToSchema)]
+struct LoggedOut {
+    /// Always true: the session is wiped here in any case.
+    logged_out: bool,
+    /// `logged_out`, or `unreachable` when Telegram could not be told.
+    #[schema(example = "logged_out")]
+    telegram: &'static str,
+    message: &'static str,
 }
 
 /// Logs the Telegram session out (auth.logOut), then wipes it here: live
 /// client stopped, keys shredded, web sessions ended, the account's tokens
 /// revoked. If Telegram cannot be reached the local wipe happens anyway and
 /// the answer says to end the session under Telegram → Settings → Devices.
-async fn log_out(State(state): State<AppState>, client: ApiClient) -> Result<axum::Json<Value>> {
+#[utoipa::path(delete, path = "/api/v1/session", tag = "account",
+    security(("bearer" = [])),
+    responses((status = 200, body = LoggedOut)))]
+async fn log_out(
+    State(state): State<AppState>,
+    client: ApiClient,
+) -> Result<axum::Json<LoggedOut>> {
     let account = own_account(&client)?.clone();
     let remote = match state.pool.client(account.id) {
         Some(c) => c
@@ -133,15 +199,15 @@ async fn log_out(State(state): State<AppState>, client: ApiClient) -> Result<axu
         now,
     )
     .await;
-    Ok(axum::Json(json!({
-        "logged_out": true,
-        "telegram": if remote { "logged_out" } else { "unreachable" },
-        "message": if remote {
+    Ok(axum::Json(LoggedOut {
+        logged_out: true,
+        telegram: if remote { "logged_out" } else { "unreachable" },
+        message: if remote {
             "The Telegram session is logged out and wiped here."
         } else {
             "Wiped here, but Telegram could not be told: end the session under Telegram → Settings → Devices."
         },
-    })))
+    }))
 }
 
 /// An audit entry; a failure to write one is logged, not fatal to the
@@ -166,37 +232,85 @@ async fn record(
     }
 }
 
-fn token_json(t: &ApiToken) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "prefix": t.prefix,
-        "role": t.role.as_str(),
-        "created_at": t.created_at,
-        "last_used_at": t.last_used_at,
-        "revoked_at": t.revoked_at,
-    })
+/// An API token as listed: never the token itself.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Token)]
+pub(crate) struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    /// The token's public prefix, to tell tokens apart.
+    pub prefix: String,
+    /// `staff` or `admin`.
+    #[schema(example = "staff")]
+    pub role: &'static str,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_used_at: Option<i64>,
+    /// Unix seconds; a revoked token no longer works.
+    pub revoked_at: Option<i64>,
 }
 
+impl From<&ApiToken> for TokenInfo {
+    fn from(t: &ApiToken) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            prefix: t.prefix.clone(),
+            role: t.role.as_str(),
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct TokenList {
+    tokens: Vec<TokenInfo>,
+}
+
+/// A new token: the listing plus the token itself, shown this once.
+#[derive(Serialize, ToSchema)]
+struct NewToken {
+    #[serde(flatten)]
+    info: TokenInfo,
+    /// The token (`tgd_…`): shown once, only its hash is kept.
+    token: String,
+}
+
+/// The account's API tokens, revoked ones included.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "account",
+    security(("bearer" = [])),
+    responses((status = 200, body = TokenList)))]
 async fn list_tokens(
     State(state): State<AppState>,
     client: ApiClient,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<TokenList>> {
     let account = own_account(&client)?;
     let list = token_store::list_for_account(state.db.pool(), account.id)
         .await
         .map_err(Error::internal)?;
-    Ok(axum::Json(json!({
-        "tokens": list.iter().map(token_json).collect::<Vec<_>>(),
-    })))
+    Ok(axum::Json(TokenList {
+        tokens: list.iter().map(TokenInfo::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTokenBody {
+    /// 1 to 100 characters, e.g. "crm sync".
+    #[schema(example = "crm sync")]
     name: String,
 }
 
+/// Makes another API token for the account; the answer shows it once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "account",
+    security(("bearer" = [])),
+    request_body = NewTokenBody,
+    responses(
+        (status = 201, body = NewToken),
+        (status = 400, description = "`invalid_name`", body = ApiError)))]
 async fn create_token(
     State(state): State<AppState>,
     client: ApiClient,
@@ -223,11 +337,20 @@ async fn create_token(
         now,
     )
     .await;
-    let mut answer = token_json(&row);
-    answer["token"] = json!(token.expose());
+    let answer = NewToken {
+        info: TokenInfo::from(&row),
+        token: token.expose().to_string(),
+    };
     Ok((StatusCode::CREATED, axum::Json(answer)))
 }
 
+/// Revokes one of the account's API tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "account",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The token's id, as listed")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such token of this account", body = ApiError)))]
 async fn revoke_token(
     State(state): State<AppState>,
     client: ApiClient,

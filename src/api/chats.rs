@@ -11,22 +11,24 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::get;
 use futures_util::Stream;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::account::own_account;
+use super::openapi::ApiError;
 use crate::app::AppState;
 use crate::auth::tokens::ApiClient;
 use crate::events::{Event, EventError, EventLog};
-use crate::telegram::chats::{HistoryPage, ReadError};
+use crate::telegram::chats::{ChatView, HistoryPage, ReadError};
 use crate::telegram::pool::Liveness;
 use crate::web::error::{Error, Result};
 
@@ -35,12 +37,63 @@ const MAX_POLL: Duration = Duration::from_secs(60);
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/chats", get(chats))
-        .route("/api/v1/chats/{chat_id}/messages", get(messages))
-        .route("/api/v1/updates", get(updates))
-        .route("/api/v1/events", get(events))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(chats))
+        .routes(routes!(messages))
+        .routes(routes!(updates))
+        .routes(routes!(events))
+}
+
+/// The sender of a message.
+#[derive(ToSchema)]
+#[schema(as = Sender)]
+#[allow(dead_code)] // Documents `crate::events::Sender`; a test compares the two.
+pub(crate) struct SenderDoc {
+    /// Bot API id: users positive, groups negative, channels -100….
+    id: i64,
+    /// Empty when Telegram did not say (some live updates).
+    name: String,
+}
+
+/// A message, as history, export, updates and webhooks show it.
+#[derive(ToSchema)]
+#[schema(as = Message)]
+#[allow(dead_code)] // Documents `crate::events::MessageView`; a test compares the two.
+pub(crate) struct MessageDoc {
+    /// The message id within its chat (channels and supergroups), or
+    /// within the account (private chats and small groups).
+    id: i32,
+    /// Bot API dialog id: users positive, groups negative, channels -100….
+    chat_id: i64,
+    sender: Option<SenderDoc>,
+    /// Unix seconds.
+    date: i64,
+    text: String,
+    /// Unix seconds of the last edit.
+    edit_date: Option<i64>,
+    /// The message this one replies to.
+    reply_to_id: Option<i32>,
+    /// `photo`, `document`, `sticker`, `contact`, `poll`, `location`,
+    /// `dice`, `web_page` or `other`; the media itself is not served.
+    media_kind: Option<String>,
+    /// Sent by this account.
+    outgoing: bool,
+}
+
+/// A chat in the account's list.
+#[derive(ToSchema)]
+#[schema(as = Chat)]
+#[allow(dead_code)] // Documents `crate::telegram::chats::ChatView`; a test compares the two.
+pub(crate) struct ChatDoc {
+    /// Bot API dialog id: users positive, groups negative, channels -100….
+    id: i64,
+    /// `user`, `group` or `channel`.
+    kind: String,
+    title: String,
+    username: Option<String>,
+    unread_count: i32,
+    last_message: Option<MessageDoc>,
 }
 
 /// Query parameters whose rejection is our error format.
@@ -92,12 +145,32 @@ fn limit_of(limit: Option<usize>) -> Result<usize> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChatsQuery {
+    /// 1 to 100, default 50.
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct ChatsAnswer<'a> {
+    #[schema(value_type = Vec<ChatDoc>)]
+    chats: Vec<&'a ChatView>,
+    /// Give it as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The account's chats, most recent activity first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/chats", tag = "chats",
+    security(("bearer" = [])),
+    params(ChatsQuery),
+    responses(
+        (status = 200, body = ChatsAnswer),
+        (status = 400, description = "A bad `limit` or `cursor`", body = ApiError),
+        (status = 409, description = "The account is not connected (`account_offline`)", body = ApiError),
+        (status = 429, description = "Telegram's FLOOD_WAIT; see `Retry-After`", body = ApiError)))]
 async fn chats(
     State(state): State<AppState>,
     client: ApiClient,
@@ -117,19 +190,41 @@ async fn chats(
     let all = state.chats.chats(account.id).await.map_err(read_error)?;
     let page: Vec<_> = all.iter().skip(offset).take(limit).collect();
     let next = offset + page.len();
-    Ok(axum::Json(json!({
-        "chats": page,
-        "next_cursor": (next < all.len()).then(|| next.to_string()),
+    Ok(axum::Json(json!(ChatsAnswer {
+        chats: page,
+        next_cursor: (next < all.len()).then(|| next.to_string()),
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MessagesQuery {
+    /// 1 to 100, default 50.
     limit: Option<usize>,
+    /// Messages older than this id, newest first.
     before_id: Option<i32>,
+    /// Messages newer than this id, oldest first.
     after_id: Option<i32>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct MessagesAnswer<'a> {
+    /// Newest first, or oldest first with `after_id`.
+    #[schema(value_type = Vec<MessageDoc>)]
+    messages: &'a [crate::events::MessageView],
+}
+
+/// A page of a chat's history: the newest messages, or those before or
+/// after a message id.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/messages", tag = "chats",
+    security(("bearer" = [])),
+    params(("chat_id" = i64, Path, description = "A chat id from `GET /api/v1/chats`"), MessagesQuery),
+    responses(
+        (status = 200, body = MessagesAnswer),
+        (status = 400, description = "A bad `limit`, or both `before_id` and `after_id`", body = ApiError),
+        (status = 404, description = "No such chat in the account's list", body = ApiError),
+        (status = 409, description = "The account is not connected (`account_offline`)", body = ApiError),
+        (status = 429, description = "Telegram's FLOOD_WAIT; see `Retry-After`", body = ApiError)))]
 async fn messages(
     State(state): State<AppState>,
     client: ApiClient,
@@ -157,17 +252,49 @@ async fn messages(
         .history(account.id, page)
         .await
         .map_err(read_error)?;
-    Ok(axum::Json(json!({ "messages": *messages })))
+    Ok(axum::Json(json!(MessagesAnswer {
+        messages: &messages
+    })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UpdatesQuery {
+    /// Events after this cursor: 0, or `next` of the previous answer.
     since: Option<i64>,
+    /// Seconds to wait for a first event, 0 to 60 (default 0: answer at once).
     timeout: Option<u64>,
+    /// 1 to 100, default 50.
     limit: Option<usize>,
 }
 
-fn event_json(e: &Event) -> Value {
+/// A new, edited or deleted message, from the account's event log.
+#[derive(ToSchema)]
+#[schema(as = Event)]
+#[allow(dead_code)] // Documents `event_json`; a test compares the two.
+pub(crate) struct EventDoc {
+    /// Increases with every event of the account.
+    cursor: i64,
+    /// `message_new`, `message_edited` or `message_deleted`.
+    #[schema(example = "message_new")]
+    kind: String,
+    chat_id: i64,
+    message_id: Option<i64>,
+    /// The message, for new and edited ones.
+    message: Option<MessageDoc>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Documents the answer of `updates`.
+struct UpdatesAnswer {
+    /// Oldest first.
+    events: Vec<EventDoc>,
+    /// The cursor to give as `since` next time.
+    next: i64,
+}
+
+/// An event as the API shows it; webhook bodies are this too.
+pub(crate) fn event_json(e: &Event) -> Value {
     json!({
         "cursor": e.cursor,
         "kind": e.kind.as_str(),
@@ -177,6 +304,15 @@ fn event_json(e: &Event) -> Value {
     })
 }
 
+/// New, edited and deleted messages after a cursor; long-polls with
+/// `timeout`. Served from the event log: it costs no Telegram call.
+#[utoipa::path(get, path = "/api/v1/updates", tag = "updates",
+    security(("bearer" = [])),
+    params(UpdatesQuery),
+    responses(
+        (status = 200, body = UpdatesAnswer),
+        (status = 400, description = "A bad `since`, `timeout` or `limit`", body = ApiError),
+        (status = 409, description = "The session ended while waiting (`session_ended`)", body = ApiError)))]
 async fn updates(
     State(state): State<AppState>,
     client: ApiClient,
@@ -233,6 +369,20 @@ async fn updates(
     })))
 }
 
+/// The same events as server-sent events, as they come.
+///
+/// Each event's `id` is its cursor and its `event` name its kind; its data
+/// is an Event as JSON. Without `since` or `Last-Event-ID` it starts with
+/// the next event; reconnecting with `Last-Event-ID` resumes.
+#[utoipa::path(get, path = "/api/v1/events", tag = "updates",
+    security(("bearer" = [])),
+    params(
+        ("since" = Option<i64>, Query, description = "Start after this cursor"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this cursor (wins over `since`)")),
+    responses(
+        (status = 200, description = "A stream of events; each `data:` line is an Event as JSON",
+            content_type = "text/event-stream", body = String),
+        (status = 400, description = "A bad `since`", body = ApiError)))]
 async fn events(
     State(state): State<AppState>,
     client: ApiClient,
