@@ -51,6 +51,8 @@ pub struct AppState {
     pub chats: ChatReader,
     /// Web sessions, CSRF, API tokens, login limits and flow ownership.
     pub auth: Auth,
+    /// Each webhook's delivery task.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// How often the event log's retention is applied.
@@ -88,6 +90,15 @@ impl AppState {
             events.clone(),
         );
         let chats = ChatReader::new(pool.clone(), chats::DEFAULT_TTL, config.flood_sleep);
+        // Webhooks resume from their persisted cursors now, whether or not
+        // the accounts' live clients are back yet: they read the event log.
+        let webhooks = crate::webhooks::Webhooks::new(
+            db.clone(),
+            Arc::clone(&vault),
+            events.clone(),
+            crate::webhooks::DeliverySettings::from_config(&config),
+        );
+        webhooks.spawn_supervisor();
         let retention = events.clone();
         let (max_age, max_count) = (
             std::time::Duration::from_secs(config.events_max_age_days * 86_400),
@@ -123,6 +134,7 @@ impl AppState {
             pool,
             chats,
             auth,
+            webhooks,
         }
     }
 
@@ -131,6 +143,7 @@ impl AppState {
     /// the database.
     pub async fn shutdown(&self) {
         self.flows.close_all().await;
+        self.webhooks.shutdown().await;
         self.pool.shutdown().await;
         self.db.close().await;
     }
@@ -226,6 +239,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/chats", get(chat_pages::chats))
         .route("/chats/events", get(chat_pages::events))
         .merge(login::routes())
+        .merge(crate::web::webhooks::routes())
         .merge(crate::api::routes())
         .merge(extra)
         .fallback(pages::not_found)

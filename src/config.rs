@@ -157,9 +157,24 @@ const EVENTS_MAX_COUNT: Setting = Setting {
     env: "TGDESK_EVENTS_MAX_PER_ACCOUNT",
     flag: "",
 };
+const WEBHOOK_RETRY: Setting = Setting {
+    key: "webhook_retry_secs",
+    env: "TGDESK_WEBHOOK_RETRY_SECS",
+    flag: "",
+};
+const WEBHOOK_BACKOFF: Setting = Setting {
+    key: "webhook_backoff_ms",
+    env: "TGDESK_WEBHOOK_BACKOFF_MS",
+    flag: "",
+};
+const WEBHOOK_TIMEOUT: Setting = Setting {
+    key: "webhook_timeout_secs",
+    env: "TGDESK_WEBHOOK_TIMEOUT_SECS",
+    flag: "",
+};
 
 /// Every setting, in the order of the README's table.
-const SETTINGS: [&Setting; 17] = [
+const SETTINGS: [&Setting; 20] = [
     &LISTEN,
     &DATABASE_URL,
     &VAULT_KEYS,
@@ -177,6 +192,9 @@ const SETTINGS: [&Setting; 17] = [
     &FLOOD_SLEEP,
     &EVENTS_MAX_AGE,
     &EVENTS_MAX_COUNT,
+    &WEBHOOK_RETRY,
+    &WEBHOOK_BACKOFF,
+    &WEBHOOK_TIMEOUT,
 ];
 
 /// The TOML file's shape. Unknown keys are refused, so a typo is not
@@ -201,6 +219,9 @@ struct FileConfig {
     flood_sleep_secs: Option<u64>,
     events_max_age_days: Option<u64>,
     events_max_per_account: Option<u64>,
+    webhook_retry_secs: Option<u64>,
+    webhook_backoff_ms: Option<u64>,
+    webhook_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +307,13 @@ pub struct Config {
     pub events_max_age_days: u64,
     /// At most this many events are kept per account.
     pub events_max_per_account: u64,
+    /// How long a failing webhook receiver is retried before events are
+    /// given up on (see `crate::webhooks`).
+    pub webhook_retry_for: Duration,
+    /// The first webhook retry waits up to this long, doubling after.
+    pub webhook_backoff: Duration,
+    /// Time allowed for one webhook request.
+    pub webhook_timeout: Duration,
 }
 
 /// Who may log in: phone numbers (E.164) and Telegram user ids. Empty, the
@@ -616,6 +644,16 @@ impl Config {
             std::time::Duration::from_secs(number(&FLOOD_SLEEP, 5, 0..=300, "seconds")?);
         let events_max_age_days = number(&EVENTS_MAX_AGE, 30, 1..=3650, "days")?;
         let events_max_per_account = number(&EVENTS_MAX_COUNT, 10_000, 100..=10_000_000, "events")?;
+        let webhook_retry_for =
+            Duration::from_secs(number(&WEBHOOK_RETRY, 3600, 0..=7 * 86_400, "seconds")?);
+        let webhook_backoff = Duration::from_millis(number(
+            &WEBHOOK_BACKOFF,
+            1000,
+            1..=600_000,
+            "milliseconds",
+        )?);
+        let webhook_timeout =
+            Duration::from_secs(number(&WEBHOOK_TIMEOUT, 10, 1..=120, "seconds")?);
 
         Ok(Config {
             listen,
@@ -634,6 +672,9 @@ impl Config {
             flood_sleep,
             events_max_age_days,
             events_max_per_account,
+            webhook_retry_for,
+            webhook_backoff,
+            webhook_timeout,
         })
     }
 
@@ -743,6 +784,9 @@ fn read_file(path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
         (&FLOOD_SLEEP, file.flood_sleep_secs),
         (&EVENTS_MAX_AGE, file.events_max_age_days),
         (&EVENTS_MAX_COUNT, file.events_max_per_account),
+        (&WEBHOOK_RETRY, file.webhook_retry_secs),
+        (&WEBHOOK_BACKOFF, file.webhook_backoff_ms),
+        (&WEBHOOK_TIMEOUT, file.webhook_timeout_secs),
     ] {
         if let Some(value) = value {
             layers.set(setting, value.to_string(), origin());

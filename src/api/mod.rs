@@ -9,6 +9,7 @@ pub mod chats;
 pub mod export;
 pub mod login;
 pub mod openapi;
+pub mod webhooks;
 
 use axum::Router;
 

@@ -40,7 +40,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{account, chats, export, login};
+use super::{account, chats, export, login, webhooks};
 use crate::app::AppState;
 
 /// The name of the bearer security scheme, for `security(("bearer" = []))`.
@@ -76,6 +76,7 @@ pub struct ApiError {
         (name = "account", description = "The token's own account, its Telegram session and its API tokens"),
         (name = "chats", description = "Chats, history and export, read from Telegram through the account's live client"),
         (name = "updates", description = "New, edited and deleted messages from the account's event log: no Telegram call"),
+        (name = "webhooks", description = "URLs the account's events are POSTed to, signed, with their delivery state"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -90,6 +91,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(account::routes())
         .merge(chats::routes())
         .merge(export::routes())
+        .merge(webhooks::routes())
 }
 
 /// The API's axum routes, from the same registration as [`document`].

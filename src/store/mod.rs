@@ -29,6 +29,7 @@ pub mod sealed;
 pub mod sessions;
 pub mod tokens;
 pub mod web_sessions;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -55,8 +55,22 @@ pub const EVENT_PAYLOAD: SealedColumn = SealedColumn {
     purpose: "payload",
 };
 
+/// `webhooks.secret_sealed`: a webhook's signing secret.
+pub const WEBHOOK_SECRET: SealedColumn = SealedColumn {
+    table: "webhooks",
+    column: "secret_sealed",
+    key: &["id"],
+    purpose: "webhook_secret",
+};
+
 /// Every sealed column in the schema.
-pub const ALL: [&SealedColumn; 4] = [&ACCOUNT_AUTH, &ACCOUNT_PHONE, &ACCOUNT_PEER, &EVENT_PAYLOAD];
+pub const ALL: [&SealedColumn; 5] = [
+    &ACCOUNT_AUTH,
+    &ACCOUNT_PHONE,
+    &ACCOUNT_PEER,
+    &EVENT_PAYLOAD,
+    &WEBHOOK_SECRET,
+];
 
 /// One row of a sealed column: its key values and its blob.
 #[derive(Clone, Debug, PartialEq, Eq)]

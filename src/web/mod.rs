@@ -11,6 +11,7 @@ pub mod health;
 pub mod json;
 pub mod login;
 pub mod pages;
+pub mod webhooks;
 
 /// What `templates/base.html` needs from every page.
 #[derive(Clone, Debug)]

@@ -49,3 +49,4 @@ mod store;
 mod telegram;
 mod vault;
 mod web;
+mod webhooks;

@@ -73,6 +73,11 @@ async fn seed(t: &TestDb, vault: &Vault, telegram_user_id: i64) -> i64 {
     })
     .await
     .expect("events");
+    tgdesk::store::webhooks::insert(&t.db, id, "https://hooks.example.com/", 0, 1, |hook| {
+        vault.seal(&Aad::for_row(&sealed::WEBHOOK_SECRET, &[hook]), b"whsec_x")
+    })
+    .await
+    .expect("webhook");
     id
 }
 
