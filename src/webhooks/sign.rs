@@ -83,9 +83,6 @@ mod tests {
 
     #[test]
     fn signature_is_hmac_sha256_over_timestamp_dot_body() {
-        // RFC 4231 test case 2 shape: key "Jefe", data "what do ya want for nothing?".
-        let sig = signature(b"Jefe", 0, b"what do ya want for nothing?");
-        assert!(sig.starts_with("sha256="));
         assert_ne!(
             signature(b"Jefe", 1, b"x"),
             signature(b"Jefe", 2, b"x"),

@@ -50,3 +50,4 @@ mod telegram;
 mod vault;
 mod web;
 mod webhooks;
+mod webhooks_api;

@@ -1,6 +1,7 @@
 //! Signed webhooks against a real local HTTP receiver (axum on 127.0.0.1:0):
 //! signatures, cursor order, retries, give-ups, a dead or hanging receiver
-//! beside a healthy one, a restart, logout, the API's errors and the page.
+//! beside a healthy one, a restart, pausing and logout. `webhooks_api` has
+//! the API's errors, the page and the store.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use tgdesk::events::{EventKind, MessageView, NewEventData};
 use tokio::sync::watch;
 
 use crate::helpers::{TestApp, sim_say, sim_user, spawn_app, spawn_app_with};
-use crate::login_support::{code_of, csrf_of, form, login_csrf, page};
+use crate::login_support::code_of;
 
 // --- A receiver ---
 
@@ -175,7 +176,7 @@ fn expected_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
 // --- The API ---
 
 /// Logs in over the API; returns the token and the account id.
-async fn api_login(app: &TestApp, phone: &str) -> (String, i64) {
+pub(crate) async fn api_login(app: &TestApp, phone: &str) -> (String, i64) {
     let (_, started) = call(
         app,
         "",
@@ -201,7 +202,7 @@ async fn api_login(app: &TestApp, phone: &str) -> (String, i64) {
 }
 
 /// An API call; (status, JSON body or null).
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: &str,
     method: &str,
@@ -223,7 +224,7 @@ async fn call(
 }
 
 /// Registers a webhook; returns (id, secret).
-async fn register(app: &TestApp, token: &str, url: &str) -> (i64, String) {
+pub(crate) async fn register(app: &TestApp, token: &str, url: &str) -> (i64, String) {
     let (status, created) = call(
         app,
         token,
@@ -604,217 +605,5 @@ async fn paused_webhooks_keep_their_place_and_logging_out_stops_delivery() {
     .await;
     assert!(stopped.is_ok(), "delivery stops for a logged-out account");
     assert_eq!(hook.len(), 1, "nothing sent after logout");
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_urls_are_400_and_another_accounts_webhook_is_404() {
-    let app = spawn_app().await;
-    sim_user(&app, "+999671000061", "Ada");
-    sim_user(&app, "+999671000062", "Bob");
-    let (ada, _) = api_login(&app, "+999671000061").await;
-    let (bob, _) = api_login(&app, "+999671000062").await;
-
-    for url in [
-        "ftp://example.com/x",
-        "example.com/hook",
-        "",
-        "javascript:alert(1)",
-        "http://",
-    ] {
-        let (status, error) = call(
-            &app,
-            &ada,
-            "POST",
-            "/api/v1/webhooks",
-            Some(json!({ "url": url })),
-        )
-        .await;
-        assert_eq!(
-            (status, &error["error"]),
-            (400, &json!("invalid_url")),
-            "{url}: {error}"
-        );
-        assert!(error["message"].is_string());
-    }
-    for body in [
-        json!({ "url": 5 }),
-        json!({}),
-        json!({ "url": "https://e.com", "secret": "mine" }),
-    ] {
-        let (status, error) =
-            call(&app, &ada, "POST", "/api/v1/webhooks", Some(body.clone())).await;
-        assert!([400, 422].contains(&status), "{body}: {status} {error}");
-        assert!(error["error"].is_string(), "our error format: {error}");
-    }
-    let (status, _) = call(&app, "", "GET", "/api/v1/webhooks", None).await;
-    assert_eq!(status, 401);
-
-    let (id, _) = register(
-        &app,
-        &ada,
-        "https://hooks.example.com/tgdesk?key=receiver-own",
-    )
-    .await;
-    let path = format!("/api/v1/webhooks/{id}");
-    for method in ["GET", "DELETE"] {
-        let (status, error) = call(&app, &bob, method, &path, None).await;
-        assert_eq!(
-            (status, &error["error"]),
-            (404, &json!("not_found")),
-            "{method}"
-        );
-    }
-    let (status, _) = call(
-        &app,
-        &bob,
-        "PATCH",
-        &path,
-        Some(json!({ "enabled": false })),
-    )
-    .await;
-    assert_eq!(status, 404);
-    let (_, list) = call(&app, &bob, "GET", "/api/v1/webhooks", None).await;
-    assert_eq!(list["webhooks"], json!([]));
-    let (status, _) = call(&app, &ada, "GET", "/api/v1/webhooks/not-a-number", None).await;
-    assert_eq!(status, 404);
-
-    // At most ten per account.
-    for n in 1..10 {
-        register(&app, &ada, &format!("https://hooks.example.com/{n}")).await;
-    }
-    let (status, error) = call(
-        &app,
-        &ada,
-        "POST",
-        "/api/v1/webhooks",
-        Some(json!({ "url": "https://e.com/11" })),
-    )
-    .await;
-    assert_eq!(
-        (status, &error["error"]),
-        (409, &json!("too_many_webhooks")),
-        "{error}"
-    );
-
-    // Deleting is audited, with the host only.
-    let (status, _) = call(&app, &ada, "DELETE", &path, None).await;
-    assert_eq!(status, 204);
-    let (status, _) = call(&app, &ada, "GET", &path, None).await;
-    assert_eq!(status, 404);
-    let audit = tgdesk::store::audit::list(
-        app.state.db.pool(),
-        &tgdesk::store::audit::AuditFilter {
-            limit: 100,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("audit");
-    let target = format!("webhook:{id}");
-    for action in ["webhook_create", "webhook_delete"] {
-        let entry = audit
-            .iter()
-            .find(|e| e.action == action && e.target.as_deref() == Some(&target))
-            .unwrap_or_else(|| panic!("{action} is audited"));
-        assert_eq!(entry.detail.as_deref(), Some("hooks.example.com"));
-    }
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_adds_a_webhook_shows_its_secret_once_and_deletes_it() {
-    let app = spawn_app().await;
-    let uid = sim_user(&app, "+999671000071", "Ada");
-    let csrf = login_csrf(&app).await;
-    form(
-        &app,
-        "/login/phone",
-        &[("csrf", &csrf), ("phone", "+999671000071")],
-    )
-    .await;
-    let code = code_of(&app, "+999671000071");
-    let (status, location, _) =
-        form(&app, "/login/code", &[("csrf", &csrf), ("code", &code)]).await;
-    assert_eq!((status, location.as_deref()), (303, Some("/chats")));
-    let (_, _, chats) = page(&app, "/chats").await;
-    assert!(
-        chats.contains("href=\"/webhooks\""),
-        "linked from the chats page"
-    );
-
-    let (status, _, empty) = page(&app, "/webhooks").await;
-    assert_eq!(status, 200, "{empty}");
-    assert!(empty.contains("id=\"no-webhooks\""));
-    let csrf = csrf_of(&empty);
-
-    let (status, _, refused) = form(
-        &app,
-        "/webhooks",
-        &[("csrf", "forged"), ("url", "https://e.com")],
-    )
-    .await;
-    assert_eq!(status, 403, "{refused}");
-    let (status, _, bad) = form(
-        &app,
-        "/webhooks",
-        &[("csrf", &csrf), ("url", "ftp://e.com/<b>")],
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert!(bad.contains("id=\"webhook-error\""), "{bad}");
-    assert!(
-        bad.contains("ftp://e.com/&#60;b&#62;") || bad.contains("ftp://e.com/&lt;b&gt;"),
-        "escaped: {bad}"
-    );
-
-    let response = app
-        .client
-        .post(app.url("/webhooks"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("url", "https://hooks.example.com/in"),
-        ])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    let added = response.text().await.expect("body");
-    let marker = "id=\"secret\" type=\"text\" readonly value=\"";
-    let start = added.find(marker).expect("the secret is shown") + marker.len();
-    let secret = &added[start..start + 49];
-    assert!(secret.starts_with("whsec_"), "{secret}");
-
-    let (_, _, listed) = page(&app, "/webhooks").await;
-    assert!(listed.contains("https://hooks.example.com/in"));
-    assert!(listed.contains("delivering"));
-    assert!(!listed.contains(secret), "shown once only");
-    let account = tgdesk::store::accounts::get_by_telegram_id(app.state.db.pool(), uid)
-        .await
-        .expect("account")
-        .expect("logged in");
-    let id = app.state.webhooks.list(account.id).await.expect("list")[0]
-        .webhook
-        .id;
-
-    let (status, _, _) = form(
-        &app,
-        &format!("/webhooks/{id}/delete"),
-        &[("csrf", "forged")],
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (status, location, _) =
-        form(&app, &format!("/webhooks/{id}/delete"), &[("csrf", &csrf)]).await;
-    assert_eq!(
-        (status, location.as_deref()),
-        (303, Some("/webhooks?m=deleted"))
-    );
-    let (_, _, after) = page(&app, "/webhooks?m=deleted").await;
-    assert!(
-        after.contains("id=\"no-webhooks\"") && after.contains("id=\"notice\""),
-        "{after}"
-    );
     app.stop().await;
 }
