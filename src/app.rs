@@ -238,6 +238,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/static/{version}/{name}", get(assets::serve))
         .route("/chats", get(chat_pages::chats))
         .route("/chats/events", get(chat_pages::events))
+        .route("/chats/{chat_id}/export", get(chat_pages::export))
         .merge(login::routes())
         .merge(crate::web::webhooks::routes())
         .merge(crate::api::routes())

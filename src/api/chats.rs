@@ -110,7 +110,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-fn read_error(e: ReadError) -> Error {
+pub(crate) fn read_error(e: ReadError) -> Error {
     match e {
         ReadError::NotLive => Error::conflict(
             "account_offline",

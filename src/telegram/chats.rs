@@ -181,11 +181,33 @@ impl ChatReader {
         account_id: i64,
         page: HistoryPage,
     ) -> Result<Arc<Vec<MessageView>>, ReadError> {
+        self.read_history(account_id, page, true).await
+    }
+
+    /// One page of a chat's history straight from Telegram, not cached: an
+    /// export reads each page once, so keeping pages would only hold memory
+    /// and crowd out the pages people are viewing. A short FLOOD_WAIT is
+    /// slept once, as for every read; a longer one is the caller's to handle.
+    pub async fn history_uncached(
+        &self,
+        account_id: i64,
+        page: HistoryPage,
+    ) -> Result<Vec<MessageView>, ReadError> {
+        let page = self.read_history(account_id, page, false).await?;
+        Ok(Arc::try_unwrap(page).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
+    async fn read_history(
+        &self,
+        account_id: i64,
+        page: HistoryPage,
+        use_cache: bool,
+    ) -> Result<Arc<Vec<MessageView>>, ReadError> {
         if let Some(c) = self
             .lock()
             .get(&account_id)
             .and_then(|a| a.pages.get(&page))
-            .filter(|c| c.at.elapsed() < self.ttl)
+            .filter(|c| use_cache && c.at.elapsed() < self.ttl)
         {
             return Ok(Arc::clone(&c.value));
         }
@@ -222,6 +244,9 @@ impl ChatReader {
             })
             .await?;
         let value = Arc::new(messages);
+        if !use_cache {
+            return Ok(value);
+        }
         let mut cache = self.lock();
         let entry = cache.entry(account_id).or_default();
         if entry.pages.len() >= HISTORY_CACHE_PAGES {

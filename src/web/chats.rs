@@ -5,14 +5,16 @@
 //! `GET /chats/events` (server-sent events from the account's event log, no
 //! Telegram call) to show new messages as they come. Who is logged in, this
 //! browser session, the Telegram connection and logout stay on the page.
+//! The open chat's whole history downloads as JSON from
+//! `/chats/{chat_id}/export`, the API's export behind the browser session.
 
 use std::convert::Infallible;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::Html;
 use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{Html, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 
@@ -293,6 +295,23 @@ pub async fn chats(
         since,
     };
     Ok(Html(page.render()?))
+}
+
+/// `GET /chats/{chat_id}/export`: the chat's whole history as a JSON
+/// download, for the page's button. The same streamed document as
+/// `GET /api/v1/chats/{chat_id}/export`, authenticated by the browser
+/// session instead of a token (a GET that changes nothing, so no CSRF
+/// token is needed).
+pub async fn export(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(chat_id): Path<String>,
+) -> Result<Response, PageError> {
+    let chat_id: i64 = chat_id
+        .trim()
+        .parse()
+        .map_err(|_| Error::not_found("There is no such chat."))?;
+    Ok(crate::api::export::export_response(state.chats.clone(), staff.account.id, chat_id).await?)
 }
 
 #[derive(Deserialize)]

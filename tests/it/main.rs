@@ -36,6 +36,7 @@ macro_rules! backend_tests {
 mod api_chats;
 mod chats_page;
 mod cli;
+mod export;
 mod helpers;
 mod login_api;
 mod login_browser;
@@ -43,6 +44,7 @@ mod login_pages;
 mod login_rules;
 mod login_secrets;
 mod login_support;
+mod openapi;
 mod pool;
 mod session;
 mod store;
