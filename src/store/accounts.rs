@@ -83,6 +83,10 @@ pub struct Account {
     pub state_changed_at: Option<i64>,
     pub remote_logout_pending_since: Option<i64>,
     pub last_event_cursor: i64,
+    /// Who reset the account (`admin:<telegram id>`, `admin-token:<id>`,
+    /// `cli`); `None` if it was not reset by an administrator (the staff
+    /// member logged out, or it is active). Cleared by the next login.
+    pub reset_by: Option<String>,
 }
 
 impl fmt::Debug for Account {
@@ -99,7 +103,7 @@ impl fmt::Debug for Account {
 
 const COLUMNS: &str = "id, telegram_user_id, display_name, username, phone_masked, phone_sealed, \
     state, home_dc, created_at, logged_in_at, last_seen_at, state_changed_at, \
-    remote_logout_pending_since, last_event_cursor";
+    remote_logout_pending_since, last_event_cursor, reset_by";
 
 /// What a completed login knows about the user.
 #[derive(Clone, Debug)]
@@ -134,7 +138,8 @@ where
             last_seen_at = excluded.last_seen_at, \
             state_changed_at = CASE WHEN accounts.state = 'active' \
                 THEN accounts.state_changed_at ELSE excluded.state_changed_at END, \
-            remote_logout_pending_since = NULL \
+            remote_logout_pending_since = NULL, \
+            reset_by = NULL \
          RETURNING {COLUMNS}"
     );
     let account = sqlx::query_as::<_, Account>(&sql)
@@ -228,6 +233,43 @@ where
     Ok(done.rows_affected() == 1)
 }
 
+/// Moves an account to `reset`: by an administrator (`reset_by` names who)
+/// or by the staff member's own logout (`None`). Returns false if there is
+/// no such account.
+pub async fn mark_reset<'e, E>(db: E, id: i64, reset_by: Option<&str>, now: i64) -> Result<bool>
+where
+    E: Executor<'e, Database = sqlx::Any>,
+{
+    let done = sqlx::query(
+        "UPDATE accounts SET state = 'reset', reset_by = $1, \
+            state_changed_at = CASE WHEN state = 'reset' THEN state_changed_at ELSE $2 END \
+         WHERE id = $3",
+    )
+    .bind(reset_by)
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes what an account's stored session holds besides its sealed auth
+/// material (update state, channel state, peer cache). A reset that could
+/// not reach Telegram keeps only the auth key, to retry auth.logOut with it.
+pub async fn forget_session_cache(conn: &mut sqlx::AnyConnection, account_id: i64) -> Result<()> {
+    for table in [
+        "account_update_state",
+        "account_channel_state",
+        "account_peers",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+            .bind(account_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Records that the account was seen (a request or an update) at `now`.
 pub async fn touch_last_seen<'e, E>(db: E, id: i64, now: i64) -> Result<()>
 where
@@ -252,6 +294,22 @@ where
         .bind(id)
         .execute(db)
         .await?;
+    Ok(())
+}
+
+/// Marks a Telegram logout as pending since `now`, keeping an earlier mark.
+pub async fn mark_remote_logout_pending<'e, E>(db: E, id: i64, now: i64) -> Result<()>
+where
+    E: Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "UPDATE accounts SET remote_logout_pending_since = \
+            COALESCE(remote_logout_pending_since, $1) WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

@@ -34,11 +34,13 @@ pub struct NewAuditEntry<'a> {
 }
 
 /// Which entries to list: newest first, at most `limit`, older than
-/// `before_id` if given, optionally only one action or one actor.
+/// `before_id` if given, optionally only one action, actor or target.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter<'a> {
     pub action: Option<&'a str>,
     pub actor: Option<&'a str>,
+    /// Only entries about this target, e.g. `account:12`.
+    pub target: Option<&'a str>,
     pub before_id: Option<i64>,
     pub limit: i64,
 }
@@ -71,13 +73,14 @@ where
     Ok(sqlx::query_as::<_, AuditEntry>(
         "SELECT id, at, actor, action, target, outcome, detail FROM audit_log \
          WHERE ($1 IS NULL OR action = $1) AND ($2 IS NULL OR actor = $2) \
-           AND ($3 IS NULL OR id < $3) \
+           AND ($3 IS NULL OR id < $3) AND ($5 IS NULL OR target = $5) \
          ORDER BY id DESC LIMIT $4",
     )
     .bind(filter.action)
     .bind(filter.actor)
     .bind(filter.before_id)
     .bind(filter.limit.clamp(1, 1000))
+    .bind(filter.target)
     .fetch_all(db)
     .await?)
 }

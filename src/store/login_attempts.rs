@@ -1,11 +1,14 @@
 //! Every login attempt, for the admin page and for rate limits: the masked
 //! phone, the client address, the method, the outcome and the Telegram error
 //! name. Never the code or the password.
+//!
+//! A failed attempt is also an audit event: [`record`] writes both, in one
+//! transaction, so no login path can record one and forget the other.
 
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::{Any, Executor, FromRow};
+use sqlx::{Any, AnyPool, Executor, FromRow};
 
 use super::{Result, StoreError};
 
@@ -91,17 +94,52 @@ pub struct NewLoginAttempt<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct LoginAttemptFilter<'a> {
     pub outcome: Option<&'a str>,
+    /// Exactly this masked phone.
     pub phone_masked: Option<&'a str>,
+    /// Masked phones that contain this text, spaces ignored on both sides:
+    /// `+44`, `0123` or a whole mask as shown.
+    pub phone_contains: Option<&'a str>,
     pub address: Option<&'a str>,
     pub before_id: Option<i64>,
     pub limit: i64,
 }
 
-/// Records an attempt and returns its id.
-pub async fn record<'e, E>(db: E, attempt: &NewLoginAttempt<'_>, now: i64) -> Result<i64>
-where
-    E: Executor<'e, Database = Any>,
-{
+/// `text` as a LIKE pattern that matches it anywhere, spaces removed and
+/// `%`, `_` and `\` taken literally (with `ESCAPE '\'`).
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Outcomes that are steps of a login still under way, or its success
+/// (audited where the login completes), or a refusal by the allowlist
+/// (audited where it is refused): not written to the audit log again.
+const NOT_AUDITED: &[&str] = &[
+    "code_sent",
+    "code_resent",
+    "password_needed",
+    "qr_shown",
+    "success",
+    "not_allowed",
+];
+
+/// Whether an attempt with this outcome is a failed login for the audit log.
+pub fn is_failure(outcome: &str) -> bool {
+    !NOT_AUDITED.contains(&outcome)
+}
+
+/// Records an attempt and returns its id. A failed one (see [`is_failure`])
+/// also gets an audit entry: action `login`, actor `anonymous`, the outcome,
+/// and the method, masked phone, address and Telegram error as detail.
+pub async fn record(db: &AnyPool, attempt: &NewLoginAttempt<'_>, now: i64) -> Result<i64> {
+    let mut tx = db.begin().await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO login_attempts (at, phone_masked, address, method, outcome, telegram_error, account_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -113,8 +151,29 @@ where
     .bind(attempt.outcome)
     .bind(attempt.telegram_error)
     .bind(attempt.account_id)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
+    if is_failure(attempt.outcome) {
+        let mut detail = format!("method={}", attempt.method);
+        for (name, value) in [
+            ("phone", attempt.phone_masked),
+            ("address", attempt.address),
+            ("telegram_error", attempt.telegram_error),
+        ] {
+            if let Some(value) = value {
+                detail.push_str(&format!(" {name}={value}"));
+            }
+        }
+        let entry = super::audit::NewAuditEntry {
+            actor: "anonymous",
+            action: "login",
+            target: None,
+            outcome: attempt.outcome,
+            detail: Some(&detail),
+        };
+        super::audit::record(&mut *tx, &entry, now).await?;
+    }
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -128,6 +187,7 @@ where
          FROM login_attempts \
          WHERE ($1 IS NULL OR outcome = $1) AND ($2 IS NULL OR phone_masked = $2) \
            AND ($3 IS NULL OR address = $3) AND ($4 IS NULL OR id < $4) \
+           AND ($6 IS NULL OR REPLACE(phone_masked, ' ', '') LIKE $6 ESCAPE '\\') \
          ORDER BY id DESC LIMIT $5",
     )
     .bind(filter.outcome)
@@ -135,6 +195,7 @@ where
     .bind(filter.address)
     .bind(filter.before_id)
     .bind(filter.limit.clamp(1, 1000))
+    .bind(filter.phone_contains.map(contains_pattern))
     .fetch_all(db)
     .await?)
 }

@@ -1,5 +1,10 @@
 //! Browser sessions. The cookie carries a random token; the table keeps only
 //! its SHA-256 (`id_hash`), so a copy of the database lets nobody in.
+//!
+//! A logout deletes the row. An administrator's reset instead *ends* every
+//! session of the account (`ended_at`): the row stays until it expires so
+//! that the browser still holding the cookie can be told why it was logged
+//! out, but it never lets anyone in again (see [`get_live`]).
 
 use std::fmt;
 
@@ -58,12 +63,20 @@ where
 }
 
 /// The session with this token hash, if it exists and has not expired at `now`.
+///
+/// A session ended by a reset is returned only while its account is not
+/// `active`: the caller then refuses it with the account's state (and
+/// deletes it), which tells the staff member that an administrator reset
+/// their session. Once the account logs in again the ended session is not
+/// found at all, so an old cookie can never ride on a new login.
 pub async fn get_live<'e, E>(db: E, id_hash: &[u8], now: i64) -> Result<Option<WebSession>>
 where
     E: Executor<'e, Database = Any>,
 {
     Ok(sqlx::query_as::<_, WebSession>(&format!(
-        "SELECT {COLUMNS} FROM web_sessions WHERE id_hash = $1 AND expires_at > $2"
+        "SELECT {COLUMNS} FROM web_sessions WHERE id_hash = $1 AND expires_at > $2 \
+           AND (ended_at IS NULL OR EXISTS (SELECT 1 FROM accounts a \
+                WHERE a.id = web_sessions.account_id AND a.state <> 'active'))"
     ))
     .bind(id_hash.to_vec())
     .bind(now)
@@ -100,7 +113,41 @@ where
     Ok(done.rows_affected() > 0)
 }
 
-/// Ends every session of an account (reset). Returns how many there were.
+/// Ends every live session of an account for an administrator's reset: the
+/// rows stay, marked, until they expire (see [`get_live`]). Returns how many
+/// were ended.
+pub async fn end_for_account<'e, E>(db: E, account_id: i64, now: i64) -> Result<u64>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let done = sqlx::query(
+        "UPDATE web_sessions SET ended_at = $1 \
+         WHERE account_id = $2 AND ended_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How many live (not expired, not ended) sessions each account has;
+/// accounts without any are left out.
+pub async fn count_live_per_account<'e, E>(db: E, now: i64) -> Result<Vec<(i64, i64)>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    Ok(sqlx::query_as(
+        "SELECT account_id, COUNT(*) FROM web_sessions \
+         WHERE expires_at > $1 AND ended_at IS NULL GROUP BY account_id",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Deletes every session of an account (the staff member logged out of
+/// Telegram). Returns how many there were.
 pub async fn delete_for_account<'e, E>(db: E, account_id: i64) -> Result<u64>
 where
     E: Executor<'e, Database = Any>,
@@ -131,7 +178,7 @@ where
 {
     Ok(sqlx::query_as::<_, WebSession>(&format!(
         "SELECT {COLUMNS} FROM web_sessions WHERE account_id = $1 AND expires_at > $2 \
-         ORDER BY last_seen_at DESC"
+           AND ended_at IS NULL ORDER BY last_seen_at DESC"
     ))
     .bind(account_id)
     .bind(now)

@@ -33,6 +33,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod admin_store;
 mod api_chats;
 mod chats_page;
 mod cli;
