@@ -63,7 +63,8 @@ const FLOW_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 
 impl AppState {
     /// Builds the state. `api_hash` is the application's (any value for a
-    /// simulator). Starts the sweeper of expired login flows.
+    /// simulator). Starts the sweeper of expired login flows and the retrier
+    /// of pending Telegram logouts.
     pub fn new(
         config: Config,
         db: Db,
@@ -123,7 +124,7 @@ impl AppState {
                 sweeper.sweep().await;
             }
         });
-        Self {
+        let state = Self {
             config: Arc::new(config),
             db,
             vault,
@@ -135,7 +136,10 @@ impl AppState {
             chats,
             auth,
             webhooks,
-        }
+        };
+        // Telegram logouts that a reset could not do yet are retried.
+        crate::admin::reset::spawn_retrier(state.clone());
+        state
     }
 
     /// Releases what the state holds once the server has stopped: login
@@ -208,9 +212,13 @@ pub async fn prepare_with(
             url: url.clone(),
             source,
         })?;
-    db.migrate()
+    db.migrate().await.map_err(|source| StartError::Migrate {
+        url: url.clone(),
+        source,
+    })?;
+    crate::admin::sync_config_admins(&db, &config.admins)
         .await
-        .map_err(|source| StartError::Migrate { url, source })?;
+        .map_err(|source| StartError::Database { url, source })?;
     let report = crate::vault::check::check(&db, &vault).await?;
     Ok((AppState::new(config, db, vault, backend, api_hash), report))
 }
@@ -240,6 +248,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/chats/events", get(chat_pages::events))
         .route("/chats/{chat_id}/export", get(chat_pages::export))
         .merge(login::routes())
+        .merge(crate::web::admin::routes())
         .merge(crate::web::webhooks::routes())
         .merge(crate::api::routes())
         .merge(extra)

@@ -1,5 +1,5 @@
 //! The `tgdesk` command line: `serve`, `demo`, `migrate`, `keys generate`,
-//! `keys rotate`. Each subcommand loads the layered configuration, then calls
+//! `keys rotate`, and `admin …` (in [`crate::admin::cli`]). Each subcommand loads the layered configuration, then calls
 //! into the library; errors are printed once, in plain words, and turn into a
 //! non-zero exit status.
 
@@ -45,6 +45,9 @@ pub enum Command {
     /// Create and rotate vault keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The admin role, admin API tokens, and resetting a staff session.
+    #[command(subcommand)]
+    Admin(crate::admin::cli::AdminCommand),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +110,8 @@ pub enum CliError {
     Check(#[from] CheckError),
     #[error(transparent)]
     Rotate(#[from] RotateError),
+    #[error(transparent)]
+    Admin(#[from] crate::admin::cli::AdminCliError),
     #[error("{0}")]
     Incomplete(String),
     #[error("{what}: {source}")]
@@ -186,6 +191,11 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             };
             let config = Config::load(config_file.as_deref(), &flags)?;
             run_rotate(config).await
+        }
+        Command::Admin(command) => {
+            let flags = command.overrides(log);
+            let config = Config::load(config_file.as_deref(), &flags)?;
+            Ok(crate::admin::cli::run(command, config).await?)
         }
         Command::Keys(KeysCommand::Generate) => {
             // Handled before the runtime starts.

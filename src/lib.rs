@@ -6,6 +6,7 @@
 //! [`cli::run`]; everything else is built here, so the tests run the same
 //! code. `DESIGN.md` has the map: `web/` → `telegram/` → `vault/` → `store/`.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -14,11 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::ApiError;
+use crate::admin::reset::{self, Initiator, Remote, ResetContext};
 use crate::app::AppState;
 use crate::auth::tokens::{self, ApiClient};
-use crate::store::accounts::{self, Account};
+use crate::store::accounts::Account;
+use crate::store::audit;
 use crate::store::tokens::{self as token_store, ApiToken, TokenRole};
-use crate::store::{audit, web_sessions};
 use crate::telegram::pool::Liveness;
 use crate::web::error::{Error, Result};
 use crate::web::json::Json;
@@ -141,10 +142,11 @@ struct LoggedOut {
     message: &'static str,
 }
 
-/// Logs the Telegram session out (auth.logOut), then wipes it here: live
-/// client stopped, keys shredded, web sessions ended, the account's tokens
-/// revoked. If Telegram cannot be reached the local wipe happens anyway and
-/// the answer says to end the session under Telegram → Settings → Devices.
+/// Logs the Telegram session out and wipes it here ([`reset::reset`]): web
+/// sessions ended, the account's tokens revoked, live client stopped,
+/// auth.logOut, keys shredded. If Telegram cannot be reached the local wipe
+/// happens anyway, the logout is retried later, and the answer says to end
+/// the session under Telegram → Settings → Devices.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "account",
     security(("bearer" = [])),
     responses((status = 200, body = LoggedOut)))]
@@ -152,60 +154,18 @@ async fn log_out(
     State(state): State<AppState>,
     client: ApiClient,
 ) -> Result<axum::Json<LoggedOut>> {
-    let account = own_account(&client)?.clone();
-    let remote = match state.pool.client(account.id) {
-        Some(c) => c
-            .invoke(&grammers_tl_types::functions::auth::LogOut {})
-            .await
-            .is_ok(),
-        None => false,
-    };
-    let session = state.pool.session(account.id);
-    state.pool.stop(account.id).await;
-    state.chats.invalidate(account.id);
-    let stored = match session {
-        Some(s) => Some(s),
-        None => state
-            .sessions
-            .load(account.id)
-            .await
-            .map_err(Error::internal)?,
-    };
-    if let Some(s) = stored {
-        s.shred().await.map_err(Error::internal)?;
-    }
-    let now = crate::store::now();
-    web_sessions::delete_for_account(state.db.pool(), account.id)
+    let account_id = own_account(&client)?.id;
+    let report = reset::reset(&ResetContext::from(&state), account_id, Initiator::Staff)
         .await
         .map_err(Error::internal)?;
-    token_store::revoke_for_account(state.db.pool(), account.id, now)
-        .await
-        .map_err(Error::internal)?;
-    state.auth.api_cache.forget_account(account.id);
-    accounts::set_state(
-        state.db.pool(),
-        account.id,
-        accounts::AccountState::Reset,
-        now,
-    )
-    .await
-    .map_err(Error::internal)?;
-    record(
-        &state,
-        &format!("account:{}", account.id),
-        "logout",
-        &format!("account:{}", account.id),
-        if remote { "ok" } else { "local_only" },
-        now,
-    )
-    .await;
+    let told = report.telegram != Remote::Pending;
     Ok(axum::Json(LoggedOut {
         logged_out: true,
-        telegram: if remote { "logged_out" } else { "unreachable" },
-        message: if remote {
+        telegram: if told { "logged_out" } else { "unreachable" },
+        message: if told {
             "The Telegram session is logged out and wiped here."
         } else {
-            "Wiped here, but Telegram could not be told: end the session under Telegram → Settings → Devices."
+            "Wiped here, but Telegram could not be told: tgdesk will retry. To end it now, use Telegram → Settings → Devices."
         },
     }))
 }

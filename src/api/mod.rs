@@ -5,6 +5,7 @@
 //! [`openapi::api`], which serves `GET /api/openapi.json`.
 
 pub mod account;
+pub mod admin;
 pub mod chats;
 pub mod export;
 pub mod login;

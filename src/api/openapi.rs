@@ -40,7 +40,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{account, chats, export, login, webhooks};
+use super::{account, admin, chats, export, login, webhooks};
 use crate::app::AppState;
 
 /// The name of the bearer security scheme, for `security(("bearer" = []))`.
@@ -77,6 +77,7 @@ pub struct ApiError {
         (name = "chats", description = "Chats, history and export, read from Telegram through the account's live client"),
         (name = "updates", description = "New, edited and deleted messages from the account's event log: no Telegram call"),
         (name = "webhooks", description = "URLs the account's events are POSTed to, signed, with their delivery state"),
+        (name = "admin", description = "For admin tokens only (`tgdesk admin token create`): every account, resets, login attempts, the audit log, any token"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -91,6 +92,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(account::routes())
         .merge(chats::routes())
         .merge(export::routes())
+        .merge(admin::routes())
         .merge(webhooks::routes())
 }
 

@@ -7,6 +7,7 @@
 //! Extractors log why they reject a request; secrets are compared in
 //! constant time and never logged.
 
+pub mod admin;
 pub mod client_addr;
 pub mod cookies;
 pub mod csrf;

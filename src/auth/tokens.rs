@@ -271,9 +271,9 @@ impl FromRequestParts<AppState> for ApiClient {
                     Ok(token) => token,
                     Err(refusal) => {
                         tracing::info!(%path, reason = refusal.as_str(), "API request rejected");
-                        return Err(ApiRejection(Error::unauthorized(
-                            "This API token is not valid (mistyped, revoked or unknown).",
-                        )));
+                        return Err(ApiRejection(
+                            super::admin::refused_token(state, presented, refusal).await,
+                        ));
                     }
                 };
                 let account = match token.account_id {

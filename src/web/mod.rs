@@ -2,6 +2,7 @@
 //! pieces every route shares — the error type, the JSON extractor, the page
 //! layout. Routes are assembled in [`crate::app::router`].
 
+pub mod admin;
 pub mod assets;
 pub mod chats;
 pub mod demo;
@@ -20,6 +21,8 @@ pub struct Layout {
     pub css_url: String,
     pub js_url: String,
     pub version: &'static str,
+    /// Show the link to `/admin` (the viewer holds the admin role).
+    pub admin_link: bool,
 }
 
 impl Layout {
@@ -30,6 +33,13 @@ impl Layout {
             css_url: assets::url("app.css"),
             js_url: assets::url("app.js"),
             version: env!("CARGO_PKG_VERSION"),
+            admin_link: false,
         }
+    }
+
+    /// The same layout, with the link to `/admin` shown if `show`.
+    pub fn with_admin_link(mut self, show: bool) -> Self {
+        self.admin_link = show;
+        self
     }
 }

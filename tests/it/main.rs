@@ -33,6 +33,9 @@ macro_rules! backend_tests {
     };
 }
 
+mod admin;
+mod admin_cli;
+mod admin_reset;
 mod admin_store;
 mod api_chats;
 mod chats_page;

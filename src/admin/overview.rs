@@ -1,0 +1,66 @@
+//! Every staff account at a glance, as the admin page and the admin API show
+//! it: the stored account, its live connection in this process, and how many
+//! API tokens and web sessions still let someone act for it.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::app::AppState;
+use crate::store::accounts::{self, Account};
+use crate::store::{StoreError, admins, tokens, web_sessions};
+use crate::telegram::pool::Liveness;
+
+/// One account with what the admin needs to judge it.
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub account: Account,
+    /// `connected`, `connecting`, `reconnecting`, `ended` or `offline`.
+    pub connection: &'static str,
+    /// API tokens that still work.
+    pub api_tokens: i64,
+    /// Web sessions that still work.
+    pub web_sessions: i64,
+    /// Its Telegram user holds the admin role.
+    pub is_admin: bool,
+}
+
+/// How a live client stands, as a word.
+pub fn connection(liveness: Option<Liveness>) -> &'static str {
+    match liveness {
+        Some(Liveness::Connected) => "connected",
+        Some(Liveness::Starting) => "connecting",
+        Some(Liveness::Retrying) => "reconnecting",
+        Some(Liveness::Ended(_)) => "ended",
+        None => "offline",
+    }
+}
+
+/// Every account, oldest first.
+pub async fn accounts(state: &AppState) -> Result<Vec<AccountRow>, StoreError> {
+    let now = crate::store::now();
+    let list = accounts::list(state.db.pool()).await?;
+    let sessions: HashMap<i64, i64> = web_sessions::count_live_per_account(state.db.pool(), now)
+        .await?
+        .into_iter()
+        .collect();
+    let mut api_tokens: HashMap<i64, i64> = HashMap::new();
+    for token in tokens::list_all(state.db.pool()).await? {
+        if let (Some(id), None) = (token.account_id, token.revoked_at) {
+            *api_tokens.entry(id).or_default() += 1;
+        }
+    }
+    let admin_ids: HashSet<i64> = admins::list(state.db.pool())
+        .await?
+        .into_iter()
+        .map(|a| a.telegram_user_id)
+        .collect();
+    Ok(list
+        .into_iter()
+        .map(|account| AccountRow {
+            connection: connection(state.pool.liveness(account.id)),
+            api_tokens: api_tokens.get(&account.id).copied().unwrap_or(0),
+            web_sessions: sessions.get(&account.id).copied().unwrap_or(0),
+            is_admin: admin_ids.contains(&account.telegram_user_id),
+            account,
+        })
+        .collect())
+}
