@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument as _;
 
 use crate::auth::Auth;
-use crate::config::{Config, ConfigError, TelegramConfig};
+use crate::config::{Config, ConfigError, CorsOrigins, TelegramConfig};
 use crate::events::EventLog;
 use crate::secret::Secret;
 use crate::store::{Db, StoreError};
@@ -111,7 +113,10 @@ impl AppState {
                 tick.tick().await;
                 match retention.prune(max_age, max_count).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(pruned = n, "event log retention applied"),
+                    Ok(n) => {
+                        crate::metrics::events_pruned(n);
+                        tracing::info!(pruned = n, "event log retention applied");
+                    }
                     Err(e) => tracing::warn!(error = %e, "cannot prune the event log"),
                 }
             }
@@ -250,7 +255,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(login::routes())
         .merge(crate::web::admin::routes())
         .merge(crate::web::webhooks::routes())
-        .merge(crate::api::routes())
+        .merge(api_routes(&state.config))
         .merge(extra)
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
@@ -260,7 +265,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         ))
         .layer(from_fn(error::log_internal_errors))
         .layer(from_fn(security_headers))
-        .layer(from_fn(trace_requests))
+        .layer(from_fn(observe_requests))
         .with_state(state)
 }
 
@@ -355,18 +360,99 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// One debug line per request: method, path, status, time taken.
-async fn trace_requests(request: Request, next: Next) -> Response {
+/// The JSON API's routes, with CORS when `TGDESK_CORS_ORIGINS` is set. Only
+/// these get it: every route under `/api/` authenticates with a bearer token
+/// (or, for the login steps, with the unguessable flow id), never with a
+/// cookie, so a page on an allowed origin can do nothing a program could not.
+/// Credentials are never allowed; pages, `/chats/events` and the login pages
+/// are cookie routes and never answer CORS.
+fn api_routes(config: &Config) -> Router<AppState> {
+    let routes = crate::api::routes();
+    let origins = match &config.cors_origins {
+        CorsOrigins::Off => return routes,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => {
+            AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        }
+    };
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    // The 405 fallback is set here too, before the layer, so that CORS wraps
+    // it: a preflight is an OPTIONS that no API route lists. (The router's
+    // own fallback would replace the layered one.)
+    routes
+        .method_not_allowed_fallback(pages::method_not_allowed)
+        .layer(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                ])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    request_id.clone(),
+                ])
+                .expose_headers([header::RETRY_AFTER, header::CONTENT_DISPOSITION, request_id])
+                .max_age(std::time::Duration::from_secs(3600)),
+        )
+}
+
+/// The header that carries a request's id, both ways.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's `X-Request-Id` if it is a plain token (letters, digits,
+/// `-_.:`, at most 64), so a proxy's id carries through; otherwise a new one.
+fn request_id(request: &Request) -> String {
+    let given = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match given {
+        Some(id) => id.to_owned(),
+        None => format!("{:032x}", rand::random::<u128>()),
+    }
+}
+
+/// Every request runs in a `request` span with its id (so every line
+/// logged while handling it carries `request_id`), gets the id back in
+/// `X-Request-Id`, ends with one debug line (route, status, time taken) and
+/// is counted in the HTTP metrics. Routes are the matched patterns
+/// (`/api/v1/chats/{chat_id}/messages`), never the raw path: ids stay out
+/// of the metrics' labels, and a login flow's id out of the logs.
+async fn observe_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let id = request_id(&request);
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    tracing::debug!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::debug!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    crate::metrics::http_request(method.as_str(), &route, status, elapsed);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), value);
+    }
     response
 }

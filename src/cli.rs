@@ -206,7 +206,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
 
 /// `tgdesk serve`.
 pub async fn run_serve(config: Config) -> Result<(), CliError> {
-    telemetry::init(&config.log);
+    telemetry::init(&config.log, config.log_format);
     config.telegram()?;
     let (state, report) = app::prepare(config).await?;
     tracing::info!(%report, "vault keys checked against the stored data");
@@ -215,18 +215,20 @@ pub async fn run_serve(config: Config) -> Result<(), CliError> {
             "some data is sealed with older vault keys; `tgdesk keys rotate` re-seals it"
         );
     }
+    let metrics = crate::metrics::start(&state).await?;
     let listener = app::bind(state.config.listen).await?;
     // Signals count from here: a test or supervisor may stop us as soon as
     // the address is printed.
     let signal = app::listen_for_shutdown();
     let addr = local_addr(&listener)?;
     tracing::info!(database = %state.config.database_url, "listening on http://{addr}");
-    serve_until_signal(state, listener, signal).await
+    serve_until_signal(state, listener, metrics, signal).await
 }
 
 async fn serve_until_signal(
     state: app::AppState,
     listener: tokio::net::TcpListener,
+    metrics: Option<crate::metrics::MetricsServer>,
     signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), CliError> {
     // Accounts reconnect in the background: the pages answer meanwhile.
@@ -241,6 +243,9 @@ async fn serve_until_signal(
         events.close();
     };
     let result = app::serve(listener, app::router(state.clone()), shutdown).await;
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
+    }
     state.shutdown().await;
     result.map_err(|source| CliError::Io {
         what: "the web server stopped".into(),
@@ -263,7 +268,7 @@ fn local_addr(listener: &tokio::net::TcpListener) -> Result<std::net::SocketAddr
 
 /// `tgdesk demo`: everything in `data_dir`, nothing to configure.
 pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliError> {
-    telemetry::init(&config.log);
+    telemetry::init(&config.log, config.log_format);
     std::fs::create_dir_all(data_dir).map_err(|source| CliError::Io {
         what: format!("cannot create the demo directory {}", data_dir.display()),
         source,
@@ -314,6 +319,7 @@ pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliErro
     )
     .await?;
     forget_previous_simulator(&state).await?;
+    let metrics = crate::metrics::start(&state).await?;
     let listener = app::bind(state.config.listen).await?;
     // Signals count from here: a test or supervisor may stop us as soon as
     // the address is printed.
@@ -334,7 +340,7 @@ pub async fn run_demo(mut config: Config, data_dir: &Path) -> Result<(), CliErro
         println!("    {}  {}{password}", a.phone, a.first_name);
     }
     println!("  simulator control API: http://{control_addr}/ (see tgsim/README.md)");
-    let result = serve_until_signal(state, listener, signal).await;
+    let result = serve_until_signal(state, listener, metrics, signal).await;
     sim.shutdown();
     result
 }
@@ -400,7 +406,7 @@ fn sqlite_url(path: &Path) -> String {
 
 /// `tgdesk migrate`.
 pub async fn run_migrate(config: Config) -> Result<(), CliError> {
-    telemetry::init(&config.log);
+    telemetry::init(&config.log, config.log_format);
     let db = Db::connect(config.database_url.expose()).await?;
     db.migrate().await?;
     let known = db.known_migrations();
@@ -436,7 +442,7 @@ fn keys_generate() -> ExitCode {
 
 /// `tgdesk keys rotate`.
 pub async fn run_rotate(config: Config) -> Result<(), CliError> {
-    telemetry::init(&config.log);
+    telemetry::init(&config.log, config.log_format);
     let keys = config.load_vault_keys()?;
     let vault = Vault::new(&keys)?;
     drop(keys);

@@ -22,8 +22,9 @@ use crate::vault::{VaultError, VaultKey};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default database of `tgdesk serve`: an SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tgdesk.db";
-/// Default tracing filter.
-pub const DEFAULT_LOG: &str = "info";
+/// Default tracing filter: grammers is quiet unless something is wrong (its
+/// info lines are per connection and per data centre, not per account).
+pub const DEFAULT_LOG: &str = "info,grammers=warn";
 
 /// A configuration problem, named after the setting it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +158,21 @@ const EVENTS_MAX_COUNT: Setting = Setting {
     env: "TGDESK_EVENTS_MAX_PER_ACCOUNT",
     flag: "",
 };
+const LOG_FORMAT: Setting = Setting {
+    key: "log_format",
+    env: "TGDESK_LOG_FORMAT",
+    flag: "",
+};
+const METRICS_LISTEN: Setting = Setting {
+    key: "metrics_listen",
+    env: "TGDESK_METRICS_LISTEN",
+    flag: "",
+};
+const CORS_ORIGINS: Setting = Setting {
+    key: "cors_origins",
+    env: "TGDESK_CORS_ORIGINS",
+    flag: "",
+};
 const WEBHOOK_RETRY: Setting = Setting {
     key: "webhook_retry_secs",
     env: "TGDESK_WEBHOOK_RETRY_SECS",
@@ -174,7 +190,7 @@ const WEBHOOK_TIMEOUT: Setting = Setting {
 };
 
 /// Every setting, in the order of the README's table.
-const SETTINGS: [&Setting; 20] = [
+const SETTINGS: [&Setting; 23] = [
     &LISTEN,
     &DATABASE_URL,
     &VAULT_KEYS,
@@ -192,6 +208,9 @@ const SETTINGS: [&Setting; 20] = [
     &FLOOD_SLEEP,
     &EVENTS_MAX_AGE,
     &EVENTS_MAX_COUNT,
+    &LOG_FORMAT,
+    &METRICS_LISTEN,
+    &CORS_ORIGINS,
     &WEBHOOK_RETRY,
     &WEBHOOK_BACKOFF,
     &WEBHOOK_TIMEOUT,
@@ -219,6 +238,9 @@ struct FileConfig {
     flood_sleep_secs: Option<u64>,
     events_max_age_days: Option<u64>,
     events_max_per_account: Option<u64>,
+    log_format: Option<String>,
+    metrics_listen: Option<String>,
+    cors_origins: Option<StringOrList>,
     webhook_retry_secs: Option<u64>,
     webhook_backoff_ms: Option<u64>,
     webhook_timeout_secs: Option<u64>,
@@ -307,6 +329,12 @@ pub struct Config {
     pub events_max_age_days: u64,
     /// At most this many events are kept per account.
     pub events_max_per_account: u64,
+    /// How log lines are written: for people, or one JSON object each.
+    pub log_format: crate::telemetry::LogFormat,
+    /// Where `/metrics` is served, on a listener of its own; off when unset.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Which browser origins may call the bearer-token JSON API.
+    pub cors_origins: CorsOrigins,
     /// How long a failing webhook receiver is retried before events are
     /// given up on (see `crate::webhooks`).
     pub webhook_retry_for: Duration,
@@ -314,6 +342,20 @@ pub struct Config {
     pub webhook_backoff: Duration,
     /// Time allowed for one webhook request.
     pub webhook_timeout: Duration,
+}
+
+/// Browser origins allowed to call the JSON API (`TGDESK_CORS_ORIGINS`).
+/// Only bearer-token routes under `/api/` ever answer CORS, and never with
+/// credentials, so a listed origin gains nothing a cookie could give it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers at all (the default).
+    #[default]
+    Off,
+    /// `*`: any origin.
+    Any,
+    /// Exactly these origins (`scheme://host[:port]`).
+    List(Vec<String>),
 }
 
 /// Who may log in: phone numbers (E.164) and Telegram user ids. Empty, the
@@ -655,6 +697,21 @@ impl Config {
         let webhook_timeout =
             Duration::from_secs(number(&WEBHOOK_TIMEOUT, 10, 1..=120, "seconds")?);
 
+        let log_format = match layers.get(&LOG_FORMAT) {
+            Some((value, name)) => value
+                .parse()
+                .map_err(|e: crate::telemetry::BadLogFormat| invalid(name, e.to_string()))?,
+            None => crate::telemetry::LogFormat::default(),
+        };
+        let metrics_listen = match layers.get(&METRICS_LISTEN) {
+            Some((value, name)) => Some(parse_listen(value, name)?),
+            None => None,
+        };
+        let cors_origins = match layers.get(&CORS_ORIGINS) {
+            Some((value, name)) => parse_cors_origins(value, name)?,
+            None => CorsOrigins::Off,
+        };
+
         Ok(Config {
             listen,
             database_url,
@@ -672,6 +729,9 @@ impl Config {
             flood_sleep,
             events_max_age_days,
             events_max_per_account,
+            log_format,
+            metrics_listen,
+            cors_origins,
             webhook_retry_for,
             webhook_backoff,
             webhook_timeout,
@@ -772,6 +832,21 @@ fn read_file(path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
         if let Some(value) = value {
             layers.set(setting, value, origin());
         }
+    }
+    for (setting, value) in [
+        (&LOG_FORMAT, file.log_format),
+        (&METRICS_LISTEN, file.metrics_listen),
+    ] {
+        if let Some(value) = value {
+            layers.set(setting, value, origin());
+        }
+    }
+    if let Some(origins) = file.cors_origins {
+        let joined = match origins {
+            StringOrList::One(s) => s,
+            StringOrList::Many(list) => list.join(","),
+        };
+        layers.set(&CORS_ORIGINS, joined, origin());
     }
     if let Some(keys) = file.vault_keys {
         let joined = match keys {
@@ -1029,6 +1104,47 @@ fn parse_proxies(value: &str, name: String) -> Result<Vec<IpAddr>, ConfigError> 
 }
 
 /// Accepts `host:port` or `http://host:port` and returns the latter.
+/// `*`, `off`, or origins such as `https://app.example.com,http://localhost:3000`.
+fn parse_cors_origins(value: &str, name: String) -> Result<CorsOrigins, ConfigError> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(CorsOrigins::Off);
+    }
+    let items: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items == ["*"] {
+        return Ok(CorsOrigins::Any);
+    }
+    let mut origins = Vec::with_capacity(items.len());
+    for item in items {
+        let origin = item.trim_end_matches('/');
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let fine = host.is_some_and(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        });
+        if !fine {
+            return Err(invalid(
+                name,
+                format!(
+                    "'{item}' is not an origin: expected * alone, or origins like https://app.example.com or http://localhost:3000 (scheme, host and port only), comma-separated"
+                ),
+            ));
+        }
+        origins.push(origin.to_ascii_lowercase());
+    }
+    if origins.is_empty() {
+        return Ok(CorsOrigins::Off);
+    }
+    Ok(CorsOrigins::List(origins))
+}
+
 fn parse_sim_address(value: &str, name: String) -> Result<String, ConfigError> {
     let value = value.trim().trim_end_matches('/');
     let host_port = value.strip_prefix("http://").unwrap_or(value);
@@ -1071,7 +1187,7 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database_url.expose(), "sqlite://tgdesk.db");
         assert!(!config.secure_cookies);
-        assert_eq!(config.log, "info");
+        assert_eq!(config.log, DEFAULT_LOG);
         assert!(matches!(config.vault_keys, VaultKeySource::None));
     }
 
@@ -1389,6 +1505,57 @@ mod tests {
                 .starts_with("TGDESK_TRUSTED_PROXIES: 'proxy.internal' is not an IP address"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn operator_settings_are_off_by_default_and_checked() {
+        let config = load(&[]).expect("config");
+        assert_eq!(config.cors_origins, CorsOrigins::Off);
+        assert_eq!(config.metrics_listen, None);
+        assert_eq!(config.log_format, crate::telemetry::LogFormat::Human);
+        let config = load(&[
+            (
+                "TGDESK_CORS_ORIGINS",
+                "https://App.example.com/, http://localhost:3000",
+            ),
+            ("TGDESK_METRICS_LISTEN", "127.0.0.1:9090"),
+            ("TGDESK_LOG_FORMAT", "json"),
+        ])
+        .expect("config");
+        assert_eq!(
+            config.cors_origins,
+            CorsOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9090));
+        assert_eq!(config.log_format, crate::telemetry::LogFormat::Json);
+        assert_eq!(
+            load(&[("TGDESK_CORS_ORIGINS", "*")])
+                .expect("any")
+                .cors_origins,
+            CorsOrigins::Any
+        );
+        for (name, value, says) in [
+            (
+                "TGDESK_CORS_ORIGINS",
+                "*,https://a.example",
+                "is not an origin",
+            ),
+            ("TGDESK_CORS_ORIGINS", "app.example.com", "is not an origin"),
+            (
+                "TGDESK_CORS_ORIGINS",
+                "https://a.example/path",
+                "is not an origin",
+            ),
+            ("TGDESK_METRICS_LISTEN", "9090", "invalid socket address"),
+            ("TGDESK_LOG_FORMAT", "xml", "expected json or human"),
+        ] {
+            let err = load(&[(name, value)]).expect_err(value);
+            assert!(err.to_string().starts_with(name), "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 
     #[test]

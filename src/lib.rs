@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod metrics;
 pub mod phone;
 pub mod secret;
 pub mod store;

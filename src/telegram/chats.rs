@@ -125,6 +125,7 @@ impl ChatReader {
             {
                 let secs = u64::from(rpc.value.unwrap_or(0));
                 tracing::info!(seconds = secs, "FLOOD_WAIT: sleeping before one retry");
+                super::calls::slept(secs);
                 tokio::time::sleep(Duration::from_secs(secs)).await;
                 f().await.map_err(|e| ReadError::Telegram(errors::map(&e)))
             }
@@ -133,6 +134,7 @@ impl ChatReader {
     }
 
     /// The account's whole chat list, newest activity first (cached).
+    #[tracing::instrument(name = "chat_list", skip(self))]
     pub async fn chats(&self, account_id: i64) -> Result<Arc<Vec<ChatView>>, ReadError> {
         if let Some(c) = self
             .lock()
@@ -146,7 +148,7 @@ impl ChatReader {
         let list = self
             .call(|| {
                 let client = client.clone();
-                async move {
+                super::calls::observe("messages.getDialogs", async move {
                     let mut dialogs = client.iter_dialogs();
                     let mut out = Vec::new();
                     while let Some(d) = dialogs.next().await? {
@@ -164,7 +166,7 @@ impl ChatReader {
                         });
                     }
                     Ok(out)
-                }
+                })
             })
             .await?;
         let value = Arc::new(list);
@@ -176,6 +178,7 @@ impl ChatReader {
     }
 
     /// One page of a chat's history (cached).
+    #[tracing::instrument(name = "chat_history", skip(self, page), fields(chat_id = page.chat_id))]
     pub async fn history(
         &self,
         account_id: i64,
@@ -228,7 +231,7 @@ impl ChatReader {
         let messages = self
             .call(|| {
                 let client = client.clone();
-                async move {
+                super::calls::observe("messages.getHistory", async move {
                     let mut iter = client.iter_messages(peer_ref).limit(page.limit);
                     if let Some(after) = page.after_id {
                         iter = iter.offset_id(after).reverse(true);
@@ -240,7 +243,7 @@ impl ChatReader {
                         out.push(view(&m));
                     }
                     Ok(out)
-                }
+                })
             })
             .await?;
         let value = Arc::new(messages);

@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use super::backend::{Backend, BackendError};
+use super::calls;
 use super::client::LiveClient;
 use super::errors::{self, FlowNext, Mapped};
 use super::login::{self, CodeKind, LoginError, PasswordChallenge, SignIn};
@@ -593,13 +594,12 @@ impl LoginFlows {
                     *state = State::Failed(login_error_mapped(LoginError::Session(e.to_string())));
                     return;
                 }
-                let imported = flow
-                    .client
-                    .invoke_in_dc(
-                        m.dc_id,
-                        &tl::functions::auth::ImportLoginToken { token: m.token },
-                    )
-                    .await;
+                let imported = calls::invoke_in_dc(
+                    &flow.client,
+                    m.dc_id,
+                    &tl::functions::auth::ImportLoginToken { token: m.token },
+                )
+                .await;
                 match imported {
                     Ok(T::Success(s)) => s.authorization,
                     Ok(_) => {
@@ -675,7 +675,7 @@ impl LoginFlows {
         let flow = self.lock().remove(id);
         match flow {
             Some(flow) => {
-                if let Err(e) = flow.client.invoke(&tl::functions::auth::LogOut {}).await {
+                if let Err(e) = calls::invoke(&flow.client, &tl::functions::auth::LogOut {}).await {
                     warn!(error = %e, "cannot log out a refused login on Telegram");
                 }
                 flow.stop().await;
@@ -797,13 +797,15 @@ async fn export_token(
     api_id: i32,
     api_hash: &Secret<String>,
 ) -> Result<tl::enums::auth::LoginToken, InvocationError> {
-    client
-        .invoke(&tl::functions::auth::ExportLoginToken {
+    calls::invoke(
+        client,
+        &tl::functions::auth::ExportLoginToken {
             api_id,
             api_hash: api_hash.expose().clone(),
             except_ids: Vec::new(),
-        })
-        .await
+        },
+    )
+    .await
 }
 
 fn is_login_token_update(u: &UpdatesLike) -> bool {

@@ -12,6 +12,8 @@ use grammers_session::Session;
 use grammers_session::types::{PeerInfo, UpdateState, UpdatesState};
 use grammers_tl_types as tl;
 
+use super::calls;
+
 /// Where Telegram sent the login code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeKind {
@@ -121,7 +123,7 @@ where
             app_sandbox: None,
         }),
     };
-    match client.invoke(&request).await {
+    match calls::invoke(client, &request).await {
         Ok(answer) => sent_code(answer),
         Err(InvocationError::Rpc(e)) if e.code == 303 && e.name.ends_with("_MIGRATE") => {
             let Some(dc) = e.value.and_then(|v| i32::try_from(v).ok()) else {
@@ -131,7 +133,7 @@ where
                 .set_home_dc_id(dc)
                 .await
                 .map_err(|e| LoginError::Session(e.to_string()))?;
-            sent_code(client.invoke(&request).await?)
+            sent_code(calls::invoke(client, &request).await?)
         }
         Err(e) => Err(e.into()),
     }
@@ -144,13 +146,15 @@ pub async fn resend_code(
     phone_code_hash: &str,
 ) -> Result<SentCode, LoginError> {
     sent_code(
-        client
-            .invoke(&tl::functions::auth::ResendCode {
+        calls::invoke(
+            client,
+            &tl::functions::auth::ResendCode {
                 phone_number: phone.to_string(),
                 phone_code_hash: phone_code_hash.to_string(),
                 reason: None,
-            })
-            .await?,
+            },
+        )
+        .await?,
     )
 }
 
@@ -167,14 +171,16 @@ where
     S: Session,
     S::Error: std::fmt::Display,
 {
-    let answer = client
-        .invoke(&tl::functions::auth::SignIn {
+    let answer = calls::invoke(
+        client,
+        &tl::functions::auth::SignIn {
             phone_number: phone.to_string(),
             phone_code_hash: phone_code_hash.to_string(),
             phone_code: Some(code.to_string()),
             email_verification: None,
-        })
-        .await;
+        },
+    )
+    .await;
     match answer {
         Ok(auth) => Ok(SignIn::Done(Box::new(
             complete_login(client, session, auth).await?,
@@ -188,9 +194,8 @@ where
 
 /// Fetches the 2FA parameters (account.getPassword).
 pub async fn password_challenge(client: &Client) -> Result<PasswordChallenge, LoginError> {
-    let tl::enums::account::Password::Password(password) = client
-        .invoke(&tl::functions::account::GetPassword {})
-        .await?;
+    let tl::enums::account::Password::Password(password) =
+        calls::invoke(client, &tl::functions::account::GetPassword {}).await?;
     Ok(PasswordChallenge {
         hint: password.hint.clone().filter(|h| !h.is_empty()),
         password: Box::new(password),
@@ -245,15 +250,17 @@ where
             "Telegram sent unsafe SRP parameters",
         ));
     };
-    let auth = client
-        .invoke(&tl::functions::auth::CheckPassword {
+    let auth = calls::invoke(
+        client,
+        &tl::functions::auth::CheckPassword {
             password: tl::enums::InputCheckPasswordSrp::Srp(tl::types::InputCheckPasswordSrp {
                 srp_id,
                 a: g_a.to_vec(),
                 m1: m1.to_vec(),
             }),
-        })
-        .await?;
+        },
+    )
+    .await?;
     complete_login(client, session, auth).await
 }
 
@@ -277,7 +284,7 @@ where
     let tl::enums::User::User(user) = auth.user else {
         return Err(LoginError::Unexpected("Telegram returned an empty user"));
     };
-    let state = client.invoke(&tl::functions::updates::GetState {}).await?;
+    let state = calls::invoke(client, &tl::functions::updates::GetState {}).await?;
     let session_err = |e: S::Error| LoginError::Session(e.to_string());
     let mut info = PeerInfo::from(user.clone());
     if let PeerInfo::User { is_self, .. } = &mut info {

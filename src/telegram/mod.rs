@@ -1,6 +1,7 @@
 //! Everything that talks to Telegram (or tgsim) through grammers.
 
 pub mod backend;
+pub mod calls;
 pub mod chats;
 pub mod client;
 pub mod errors;

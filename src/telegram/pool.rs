@@ -302,7 +302,10 @@ async fn run_account(
     };
     // Ask once so a dead session is found at start, not at the first update.
     let mut backoff = BACKOFF_FIRST;
-    let mut first = Some(client.invoke(&grammers_tl_types::functions::updates::GetState {}));
+    let mut first = Some(super::calls::invoke(
+        &client,
+        &grammers_tl_types::functions::updates::GetState {},
+    ));
     loop {
         let next = async {
             if let Some(probe) = first.take() {
@@ -324,8 +327,9 @@ async fn run_account(
                 });
                 let Some(update) = update else { continue };
                 let events = to_event(&update);
-                if let Err(e) = inner.events.append(account_id, &events).await {
-                    warn!(error = %e, "cannot record an event");
+                match inner.events.append(account_id, &events).await {
+                    Ok(cursors) => crate::metrics::events_appended(cursors.len()),
+                    Err(e) => warn!(error = %e, "cannot record an event"),
                 }
             }
             Err(e) => {

@@ -21,6 +21,7 @@ pub(super) struct Attempt<'a> {
 /// Records an attempt. A record that cannot be written is logged, and the
 /// answer to the person is not changed by it.
 pub(super) async fn record(state: &AppState, caller: &Caller<'_>, a: Attempt<'_>) {
+    crate::metrics::login_attempt(a.method.as_str(), a.outcome);
     let result = login_attempts::record(
         state.db.pool(),
         &NewLoginAttempt {
