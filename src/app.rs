@@ -252,6 +252,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/chats", get(chat_pages::chats))
         .route("/chats/events", get(chat_pages::events))
         .route("/chats/{chat_id}/export", get(chat_pages::export))
+        .route("/docs", get(crate::web::docs::docs))
         .merge(login::routes())
         .merge(crate::web::admin::routes())
         .merge(crate::web::webhooks::routes())

@@ -194,7 +194,7 @@ struct LoginStatus {
     /// login; never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
-    /// Why it failed or expired: an error code as in [`ApiError`].
+    /// Why it failed or expired: an error code, as in ApiError.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod assets;
 pub mod chats;
 pub mod demo;
+pub mod docs;
 pub mod error;
 pub mod form;
 pub mod health;

@@ -350,3 +350,58 @@ async fn documented_shapes_match_what_the_api_answers() {
     assert_eq!(keys(&error), properties(&doc, "ApiError"));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_describes_every_operation_offline() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let r = app.client.get(app.url("/docs")).send().await.expect("GET");
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.expect("html");
+
+    for (method, path) in operations(&doc) {
+        let heading = format!("<code>{} {path}</code>", method.to_uppercase());
+        assert!(page.contains(&heading), "{heading} is on the page");
+        // Up to any `code` span, which the page marks up.
+        let summary = doc["paths"][&path][&method]["summary"]
+            .as_str()
+            .expect("summary")
+            .split('`')
+            .next()
+            .unwrap_or("")
+            .replace('\'', "&#39;");
+        assert!(page.contains(&summary), "{method} {path}: {summary}");
+    }
+    // Examples, auth, schemas with their fields.
+    assert!(
+        page.contains("curl -s -X POST &#34;http://127.0.0.1:"),
+        "curl examples"
+    );
+    assert!(
+        page.contains("-d &#39;{&#34;phone&#34;:"),
+        "a request body example"
+    );
+    assert!(page.contains("Needs a token."));
+    assert!(page.contains("id=\"schema-Message\""));
+    assert!(page.contains("<code>reply_to_id</code>"));
+    assert!(page.contains("text/event-stream"));
+    // Nothing loaded from elsewhere: it works offline.
+    for attr in ["src=\"", "href=\""] {
+        for (at, _) in page.match_indices(attr) {
+            let target = &page[at + attr.len()..];
+            assert!(
+                target.starts_with('/') || target.starts_with('#'),
+                "{attr}{} is on this site",
+                &target[..target.find('"').unwrap_or(target.len()).min(60)]
+            );
+        }
+    }
+
+    let home = app.client.get(app.url("/")).send().await.expect("GET");
+    let home = home.text().await.expect("html");
+    assert!(
+        home.contains("href=\"/docs\""),
+        "the home page links to /docs"
+    );
+    app.stop().await;
+}
