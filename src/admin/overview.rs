@@ -21,6 +21,8 @@ pub struct AccountRow {
     pub web_sessions: i64,
     /// Its Telegram user holds the admin role.
     pub is_admin: bool,
+    /// Who reset it, if an administrator did.
+    pub reset_by: Option<String>,
 }
 
 /// How a live client stands, as a word.
@@ -48,6 +50,10 @@ pub async fn accounts(state: &AppState) -> Result<Vec<AccountRow>, StoreError> {
             *api_tokens.entry(id).or_default() += 1;
         }
     }
+    let mut reset_by: HashMap<i64, String> = accounts::reset_by_all(state.db.pool())
+        .await?
+        .into_iter()
+        .collect();
     let admin_ids: HashSet<i64> = admins::list(state.db.pool())
         .await?
         .into_iter()
@@ -60,6 +66,7 @@ pub async fn accounts(state: &AppState) -> Result<Vec<AccountRow>, StoreError> {
             api_tokens: api_tokens.get(&account.id).copied().unwrap_or(0),
             web_sessions: sessions.get(&account.id).copied().unwrap_or(0),
             is_admin: admin_ids.contains(&account.telegram_user_id),
+            reset_by: reset_by.remove(&account.id),
             account,
         })
         .collect())

@@ -84,7 +84,7 @@ impl From<&AccountRow> for AdminAccount {
             username: a.username.clone(),
             phone: a.phone_masked.clone(),
             state: a.state.as_str(),
-            reset_by: a.reset_by.clone(),
+            reset_by: row.reset_by.clone(),
             logged_in_at: a.logged_in_at,
             last_seen_at: a.last_seen_at,
             state_changed_at: a.state_changed_at,

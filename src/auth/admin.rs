@@ -174,16 +174,19 @@ pub async fn refused_token(state: &AppState, presented: &str, refusal: Refusal) 
         Ok(None) => return invalid(),
         Err(e) => return Error::internal(e),
     };
-    let account = match token.account_id {
-        Some(id) => match accounts::get(state.db.pool(), id).await {
-            Ok(account) => account,
-            Err(e) => return Error::internal(e),
-        },
-        None => None,
+    let Some(account_id) = token.account_id else {
+        return invalid();
+    };
+    let (account, reset_by) = match tokio::try_join!(
+        accounts::get(state.db.pool(), account_id),
+        accounts::reset_by(state.db.pool(), account_id),
+    ) {
+        Ok(found) => found,
+        Err(e) => return Error::internal(e),
     };
     let by_reset = account.is_some_and(|a| {
         a.state == AccountState::Reset
-            && a.reset_by.is_some()
+            && reset_by.is_some()
             && token
                 .revoked_at
                 .zip(a.state_changed_at)

@@ -83,10 +83,6 @@ pub struct Account {
     pub state_changed_at: Option<i64>,
     pub remote_logout_pending_since: Option<i64>,
     pub last_event_cursor: i64,
-    /// Who reset the account (`admin:<telegram id>`, `admin-token:<id>`,
-    /// `cli`); `None` if it was not reset by an administrator (the staff
-    /// member logged out, or it is active). Cleared by the next login.
-    pub reset_by: Option<String>,
 }
 
 impl fmt::Debug for Account {
@@ -103,7 +99,7 @@ impl fmt::Debug for Account {
 
 const COLUMNS: &str = "id, telegram_user_id, display_name, username, phone_masked, phone_sealed, \
     state, home_dc, created_at, logged_in_at, last_seen_at, state_changed_at, \
-    remote_logout_pending_since, last_event_cursor, reset_by";
+    remote_logout_pending_since, last_event_cursor";
 
 /// What a completed login knows about the user.
 #[derive(Clone, Debug)]
@@ -251,6 +247,33 @@ where
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Who reset the account (`admin:<telegram id>`, `admin-token:<id>`, `cli`),
+/// if an administrator did; `None` after the staff member's own logout or a
+/// new login. (Not a field of [`Account`]: few callers need it.)
+pub async fn reset_by<'e, E>(db: E, id: i64) -> Result<Option<String>>
+where
+    E: Executor<'e, Database = sqlx::Any>,
+{
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT reset_by FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(by,)| by))
+}
+
+/// Every account an administrator reset, with who did it.
+pub async fn reset_by_all<'e, E>(db: E) -> Result<Vec<(i64, String)>>
+where
+    E: Executor<'e, Database = sqlx::Any>,
+{
+    Ok(
+        sqlx::query_as("SELECT id, reset_by FROM accounts WHERE reset_by IS NOT NULL")
+            .fetch_all(db)
+            .await?,
+    )
 }
 
 /// Deletes what an account's stored session holds besides its sealed auth

@@ -94,7 +94,7 @@ impl AccountView {
             phone: a.phone_masked.clone().unwrap_or_default(),
             telegram_id: a.telegram_user_id,
             state: a.state.as_str(),
-            reset_by: a.reset_by.clone(),
+            reset_by: row.reset_by.clone(),
             pending_since: stamp(a.remote_logout_pending_since),
             logged_in: stamp(a.logged_in_at),
             last_seen: stamp(a.last_seen_at),

@@ -188,7 +188,13 @@ async fn admin_reset_logs_the_session_out_of_telegram_and_wipes_it() {
         .expect("get")
         .expect("account");
     assert_eq!(account.state.as_str(), "reset");
-    assert_eq!(account.reset_by.as_deref(), Some("cli"));
+    assert_eq!(
+        accounts::reset_by(app.state.db.pool(), account_id)
+            .await
+            .expect("by")
+            .as_deref(),
+        Some("cli")
+    );
     assert!(
         sessions::get_auth(app.state.db.pool(), account_id)
             .await

@@ -198,7 +198,7 @@ async fn a_reset_while_telegram_is_unreachable_wipes_here_and_retries_later() {
         })
     };
     tokio::time::timeout(Duration::from_secs(10), async {
-        while app.sim.stats().calls.get("auth.logOut").is_none() {
+        while !app.sim.stats().calls.contains_key("auth.logOut") {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

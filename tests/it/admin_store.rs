@@ -131,7 +131,13 @@ async fn reset_and_pending_logout_marks_are_kept_until_the_next_login(t: &TestDb
         .expect("get")
         .expect("account");
     assert_eq!(account.state, AccountState::Reset);
-    assert_eq!(account.reset_by.as_deref(), Some("admin:5"));
+    assert_eq!(
+        accounts::reset_by(t.db.pool(), a)
+            .await
+            .expect("by")
+            .as_deref(),
+        Some("admin:5")
+    );
     assert_eq!(account.state_changed_at, Some(200));
     assert_eq!(
         account.remote_logout_pending_since,
@@ -148,11 +154,12 @@ async fn reset_and_pending_logout_marks_are_kept_until_the_next_login(t: &TestDb
     accounts::mark_reset(t.db.pool(), b, None, 200)
         .await
         .expect("logout");
+    let by = accounts::reset_by(t.db.pool(), b).await.expect("by");
     let b = accounts::get(t.db.pool(), b)
         .await
         .expect("get")
         .expect("account");
-    assert_eq!((b.state, b.reset_by), (AccountState::Reset, None));
+    assert_eq!((b.state, by), (AccountState::Reset, None));
 
     new_account(t, 1, 500).await;
     let again = accounts::get(t.db.pool(), a)
@@ -160,7 +167,7 @@ async fn reset_and_pending_logout_marks_are_kept_until_the_next_login(t: &TestDb
         .expect("get")
         .expect("account");
     assert_eq!(again.state, AccountState::Active);
-    assert_eq!(again.reset_by, None);
+    assert_eq!(accounts::reset_by(t.db.pool(), a).await.expect("by"), None);
     assert_eq!(again.remote_logout_pending_since, None);
     assert!(
         !accounts::mark_reset(t.db.pool(), 9_999, None, 1)
