@@ -1,7 +1,7 @@
 //! One webhook's delivery task: the rules are in the module above.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::header;
 use tokio::sync::watch;
@@ -14,6 +14,10 @@ use crate::store::webhooks::{self as store, Webhook};
 
 /// Events read from the log at a time.
 const BATCH: i64 = 100;
+/// Within a batch, whether the webhook is still wanted is checked again
+/// before an event once this much time has passed since the last check
+/// (a slow receiver can make a batch last long).
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Where a webhook stands, as persisted after every attempt.
 struct Progress {
@@ -29,7 +33,7 @@ enum Step {
 }
 
 fn count(outcome: &'static str) {
-    metrics::counter!("tgdesk_webhook_deliveries_total", "outcome" => outcome).increment(1);
+    metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
 }
 
 /// Completes once the task is told to stop (or its handle is gone).
@@ -80,6 +84,7 @@ pub(super) async fn run(
             info!("webhook delivery stopped: deleted, paused, or the account is no longer active");
             return;
         }
+        let mut checked = Instant::now();
         // Seen before reading, so an append during the read still wakes us.
         wake.borrow_and_update();
         let batch = match inner
@@ -114,6 +119,15 @@ pub(super) async fn run(
             continue;
         }
         for event in &batch {
+            if checked.elapsed() >= CHECK_EVERY {
+                if !still_wanted(&inner, hook.id).await {
+                    info!(
+                        "webhook delivery stopped: deleted, paused, or the account is no longer active"
+                    );
+                    return;
+                }
+                checked = Instant::now();
+            }
             if let Step::Stop = deliver_one(
                 &inner,
                 hook.id,
