@@ -121,7 +121,7 @@ fn concrete(path: &str) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let close = rest[open..].find('}').expect("closed") + open;
-        out.push_str("1");
+        out.push('1');
         rest = &rest[close + 1..];
     }
     out.push_str(rest);
