@@ -2,16 +2,17 @@
 //! `debug`, holds none of the secrets that passed through it: auth keys
 //! (hex or base64, whole or in part), login codes, two-step passwords (the
 //! right one and a wrong guess), QR login tokens, API tokens (staff, extra,
-//! admin) and full phone numbers — over logins by phone, code and password
-//! and by QR, chat list and history, a long poll, token creation, an admin
-//! reset and a logout.
+//! admin), session cookies, form tokens and full phone numbers — over logins
+//! by phone, code and password and by QR through the API, a login through the
+//! pages, chat list and history, a long poll, token creation, an admin reset
+//! and a logout.
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::login_support::token_of;
+use crate::login_support::{csrf_of, set_cookies, token_of};
 use crate::logs::{Binary, ExternalSim, block_on, connected};
 
 const PASSWORD: &str = "Tr0ub4dor&3 staple";
@@ -88,9 +89,10 @@ struct Secrets {
 /// everything it (and the admin command) wrote, and the secrets used.
 fn run_flows(format: &str) -> (String, Secrets) {
     let sim = ExternalSim::start();
-    let (phone_a, phone_b) = ("+999667300001", "+999667300002");
+    let (phone_a, phone_b, phone_c) = ("+999667300001", "+999667300002", "+999667300003");
     let uid_a = sim.account(phone_a, "Ada", Some(PASSWORD));
     let uid_b = sim.account(phone_b, "Bob", None);
+    sim.account(phone_c, "Cy", None);
     let binary = Binary::serve(
         &sim,
         &[("TGDESK_LOG", "debug"), ("TGDESK_LOG_FORMAT", format)],
@@ -106,7 +108,40 @@ fn run_flows(format: &str) -> (String, Secrets) {
     let http = reqwest::Client::new();
     let url = |path: &str| binary.url(path);
 
-    let (tokens, qr_token) = block_on(async {
+    let (tokens, qr_token, browser) = block_on(async {
+        // A browser logs in through the pages: phone, code, then its chats.
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let login = browser.get(url("/login")).send().await.expect("GET");
+        let csrf = csrf_of(&login.text().await.expect("page"));
+        let r = browser
+            .post(url("/login/phone"))
+            .form(&[("csrf", csrf.as_str()), ("phone", phone_c)])
+            .send()
+            .await
+            .expect("POST");
+        assert!(r.status().is_redirection(), "{}", r.status());
+        let r = browser
+            .post(url("/login/code"))
+            .form(&[("csrf", csrf.as_str()), ("code", &sim.code(phone_c))])
+            .send()
+            .await
+            .expect("POST");
+        assert!(r.status().is_redirection(), "{}", r.status());
+        let cookie = set_cookies(&r)
+            .into_iter()
+            .find_map(|c| {
+                c.strip_prefix("tgdesk_session=")
+                    .and_then(|rest| rest.split(';').next())
+                    .map(str::to_owned)
+            })
+            .expect("a session cookie");
+        let chats = browser.get(url("/chats")).send().await.expect("GET");
+        assert_eq!(chats.status(), 200);
+
         // Phone, a wrong code, the code, a wrong password, the password.
         let (status, started) = post(
             &http,
@@ -238,7 +273,7 @@ fn run_flows(format: &str) -> (String, Secrets) {
             .await
             .expect("DELETE");
         assert_eq!(r.status(), 200);
-        (vec![token_a, token_b, token_c], qr_url)
+        (vec![token_a, token_b, token_c], qr_url, [csrf, cookie])
     });
     let keys = sim.auth_keys();
     assert!(
@@ -250,7 +285,8 @@ fn run_flows(format: &str) -> (String, Secrets) {
     plain.push(admin_token);
     plain.push(qr_token["tg://login?token=".len()..].to_owned());
     plain.extend([PASSWORD, WRONG_PASSWORD].map(str::to_owned));
-    plain.extend([&phone_a[1..], &phone_b[1..]].map(str::to_owned));
+    plain.extend([&phone_a[1..], &phone_b[1..], &phone_c[1..]].map(str::to_owned));
+    plain.extend(browser);
     let mut codes: Vec<String> = sim
         .sim
         .world()
@@ -281,6 +317,8 @@ fn scan(format: &str) {
         "/api/v1/tokens",
         "/api/v1/admin/accounts/{id}/reset",
         "/api/v1/session",
+        "/login/phone",
+        "/login/code",
     ] {
         assert!(
             logs.lines()
@@ -288,7 +326,7 @@ fn scan(format: &str) {
             "no request line for {route} in the {format} logs:\n{logs}"
         );
     }
-    assert_eq!(logs.matches("staff logged in").count(), 2, "{logs}");
+    assert_eq!(logs.matches("staff logged in").count(), 3, "{logs}");
     assert!(logs.lines().count() > 40, "{logs}");
 
     for secret in &secrets.plain {
