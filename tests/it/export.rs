@@ -309,3 +309,60 @@ async fn the_chat_page_download_button_exports_with_the_web_session() {
     assert_eq!(status, 404, "{body}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supergroup_exports_whole_with_its_own_message_ids() {
+    let app = spawn_app().await;
+    let ada = sim_user(&app, "+999667200071", "Ada");
+    let bob = sim_user(&app, "+999667200072", "Bob");
+    let group = app
+        .sim
+        .world()
+        .create_chat(tgsim::world::NewChat {
+            kind: tgsim::world::ChatKind::Supergroup,
+            title: "Team room".into(),
+            username: None,
+            creator_user_id: bob,
+            member_user_ids: vec![ada],
+        })
+        .expect("group");
+    for i in 0..150 {
+        app.sim
+            .world()
+            .post_message(tgsim::world::NewMessage {
+                from_user_id: if i % 2 == 0 { bob } else { ada },
+                to_user_id: None,
+                chat_id: Some(group),
+                text: format!("team {i}"),
+                reply_to: None,
+            })
+            .expect("posted");
+    }
+    let token = api_login(&app, "+999667200071").await;
+    let (_, chats) = get_json(&app, &token, "/api/v1/chats").await;
+    let chat = chats["chats"]
+        .as_array()
+        .expect("chats")
+        .iter()
+        .find(|c| c["title"] == "Team room")
+        .expect("the group is listed");
+    let chat_id = chat["id"].as_i64().expect("id");
+    assert!(chat_id < 0, "groups have negative ids");
+
+    let r = export(&app, &token, &format!("/api/v1/chats/{chat_id}/export")).await;
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.expect("json");
+    assert_eq!(doc["complete"], true, "{}", doc["error"]);
+    assert_eq!(doc["chat"]["id"], chat_id);
+    let texts = texts_oldest_first(&doc);
+    let expected: Vec<String> = (0..150).map(|i| format!("team {i}")).collect();
+    assert_eq!(texts, expected);
+    let outgoing = doc["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["outgoing"] == true)
+        .count();
+    assert_eq!(outgoing, 75, "Ada's own messages are marked outgoing");
+    app.stop().await;
+}
