@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # tgdesk in a container: built in a Rust image, run from a slim Debian one
 # as an unprivileged user. See docs/deploy.md.
 #
