@@ -22,14 +22,14 @@ use crate::login_support::code_of;
 
 /// How the receiver answers a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Answer {
+pub(crate) enum Answer {
     Status(u16),
     /// Never answers.
     Hang,
 }
 
 /// One request the receiver got, and what it answered (`None`: it hung).
-struct Hit {
+pub(crate) struct Hit {
     headers: HeaderMap,
     body: Bytes,
     answered: Option<u16>,
@@ -56,8 +56,8 @@ struct Plan {
     then: Option<Answer>,
 }
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
     plan: Arc<Mutex<Plan>>,
     count: watch::Receiver<usize>,
@@ -97,7 +97,7 @@ async fn receive(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> St
 
 /// A receiver on 127.0.0.1:<random port> that answers 200 unless told
 /// otherwise.
-async fn receiver() -> Receiver {
+pub(crate) async fn receiver() -> Receiver {
     let (tx, count) = watch::channel(0);
     let shared = Shared {
         hits: Arc::default(),
@@ -109,7 +109,8 @@ async fn receiver() -> Receiver {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
+        // Any path: a URL may carry the receiver's own path and query.
+        .fallback(receive)
         .with_state(shared.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
     Receiver {
@@ -121,14 +122,14 @@ async fn receiver() -> Receiver {
 }
 
 impl Receiver {
-    fn script(&self, script: Vec<Answer>, then: Answer) {
+    pub(crate) fn script(&self, script: Vec<Answer>, then: Answer) {
         let mut plan = self.plan.lock().expect("plan");
         plan.script = script;
         plan.then = Some(then);
     }
 
     /// Waits until `done` holds for the requests so far.
-    async fn wait_until(&self, what: &str, done: impl Fn(&[Hit]) -> bool) {
+    pub(crate) async fn wait_until(&self, what: &str, done: impl Fn(&[Hit]) -> bool) {
         let mut count = self.count.clone();
         let waited = tokio::time::timeout(Duration::from_secs(15), async {
             loop {
@@ -144,7 +145,7 @@ impl Receiver {
     }
 
     /// The cursors the receiver acknowledged (2xx), in arrival order.
-    fn delivered(&self) -> Vec<i64> {
+    pub(crate) fn delivered(&self) -> Vec<i64> {
         let hits = self.hits.lock().expect("hits");
         hits.iter().filter(|h| h.ok()).map(Hit::cursor).collect()
     }
@@ -160,7 +161,7 @@ impl Receiver {
     }
 }
 
-fn acknowledged(n: usize) -> impl Fn(&[Hit]) -> bool {
+pub(crate) fn acknowledged(n: usize) -> impl Fn(&[Hit]) -> bool {
     move |hits| hits.iter().filter(|h| h.ok()).count() >= n
 }
 

@@ -9,7 +9,8 @@ use tgdesk::store::webhooks;
 
 use crate::helpers::{TestDb, sim_user, spawn_app};
 use crate::login_support::{code_of, csrf_of, form, login_csrf, page};
-use crate::webhooks::{api_login, call, register};
+use crate::logs::{self, Binary, ExternalSim, block_on};
+use crate::webhooks::{Answer, acknowledged, api_login, call, receiver, register};
 
 backend_tests!(webhook_rows_keep_their_delivery_state);
 
@@ -361,4 +362,94 @@ async fn webhook_rows_keep_their_delivery_state(t: &TestDb) {
             .await
             .expect("gone")
     );
+}
+
+/// The real binary at `debug`, in both log formats, while a webhook is
+/// added, fails, retries, delivers, is refused a bad URL and is deleted:
+/// its secret, and the path and query of the receiver's URL (where a
+/// receiver keeps its own token), appear nowhere in what it writes.
+#[test]
+fn webhook_secrets_and_receiver_urls_stay_out_of_the_logs() {
+    for format in ["human", "json"] {
+        let sim = ExternalSim::start();
+        let (ada, bob) = ("+999671000081", "+999671000082");
+        let ada_id = sim.account(ada, "Ada", None);
+        let bob_id = sim.account(bob, "Bob", None);
+        let binary = Binary::serve(
+            &sim,
+            &[
+                ("TGDESK_LOG", "debug"),
+                ("TGDESK_LOG_FORMAT", format),
+                ("TGDESK_WEBHOOK_BACKOFF_MS", "10"),
+            ],
+        );
+        let http = reqwest::Client::new();
+        let secret = block_on(async {
+            let token = logs::api_login(&http, &binary.base, &sim, ada, None).await;
+            logs::connected(&http, &binary.base, &token).await;
+            let hook = receiver().await;
+            hook.script(vec![Answer::Status(500); 2], Answer::Status(200));
+            let url = format!("{}/recv-own-path?key=recv-own-query", hook.url);
+            let created: serde_json::Value = http
+                .post(binary.url("/api/v1/webhooks"))
+                .bearer_auth(&token)
+                .json(&json!({ "url": url }))
+                .send()
+                .await
+                .expect("POST")
+                .json()
+                .await
+                .expect("json");
+            let bad = http
+                .post(binary.url("/api/v1/webhooks"))
+                .bearer_auth(&token)
+                .json(&json!({ "url": "ftp://recv-bad-host/recv-own-path" }))
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(bad.status(), 400);
+            sim.sim
+                .world()
+                .post_message(tgsim::world::NewMessage {
+                    from_user_id: bob_id,
+                    to_user_id: Some(ada_id),
+                    chat_id: None,
+                    text: "hello".into(),
+                    reply_to: None,
+                })
+                .expect("posted");
+            hook.wait_until("the message, after two failures", acknowledged(1))
+                .await;
+            let id = created["id"].as_i64().expect("id");
+            let deleted = http
+                .delete(binary.url(&format!("/api/v1/webhooks/{id}")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("DELETE");
+            assert_eq!(deleted.status(), 204);
+            created["secret"].as_str().expect("secret").to_owned()
+        });
+        let written: String = binary
+            .stop()
+            .into_iter()
+            .map(|(_, line)| line + "\n")
+            .collect();
+        assert!(
+            written.contains("webhook"),
+            "the webhook's work is logged at all"
+        );
+        for needle in [
+            secret.as_str(),
+            &secret["whsec_".len()..],
+            "recv-own-path",
+            "recv-own-query",
+        ] {
+            // Not printed on failure: the secret must not reach test output either.
+            assert!(
+                !written.contains(needle),
+                "a webhook secret or the receiver's own path/query was logged ({format} format)"
+            );
+        }
+    }
 }
