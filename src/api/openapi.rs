@@ -26,7 +26,7 @@
 //! Response bodies are `Serialize + ToSchema` types; error answers use
 //! [`ApiError`]. After the document is assembled, [`finish`] gives every
 //! operation a `default` error response and every operation that needs a
-//! token a 401, so handlers list only the errors particular to them.
+//! token a 401 and a 403, so handlers list only the errors particular to them.
 
 use std::sync::OnceLock;
 
@@ -107,14 +107,21 @@ pub fn document() -> &'static Document {
     DOC.get_or_init(|| finish(api().split_for_parts().1))
 }
 
-/// The document as JSON (built once per process), for `/api/openapi.json`
-/// and the `/docs` page.
+/// The document as served at `/api/openapi.json` (built once per process),
+/// in declaration order.
+pub fn document_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| serde_json::to_string(document()).unwrap_or_default())
+}
+
+/// The document as a JSON value (built once per process), for the `/docs`
+/// page. Its object keys are sorted, so the page lists fields by name.
 pub fn document_json() -> &'static serde_json::Value {
     static JSON: OnceLock<serde_json::Value> = OnceLock::new();
     JSON.get_or_init(|| serde_json::to_value(document()).unwrap_or(serde_json::Value::Null))
 }
 
-/// Adds what every operation shares: the bearer scheme, a 401 where a token
+/// Adds what every operation shares: the bearer scheme, a 401 and a 403 where a token
 /// is needed, and the error format as the `default` response.
 fn finish(mut doc: Document) -> Document {
     let components = doc.components.get_or_insert_with(Default::default);
@@ -157,6 +164,12 @@ fn finish(mut doc: Document) -> Document {
                     error("No token, or a token that is unknown, revoked or expired").into(),
                 );
             }
+            if needs_token && !responses.contains_key("403") {
+                responses.insert(
+                    "403".into(),
+                    error("The token's account can no longer be used (its session was revoked, reset or deactivated)").into(),
+                );
+            }
             responses
                 .entry("default".into())
                 .or_insert_with(|| error("An error, in the API's error format").into());
@@ -178,7 +191,7 @@ fn finish(mut doc: Document) -> Document {
 async fn openapi_json() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        axum::Json(document_json()),
+        document_text(),
     )
         .into_response()
 }

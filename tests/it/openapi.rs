@@ -177,6 +177,7 @@ async fn the_document_is_openapi_3_1_and_every_ref_resolves() {
         assert!(responses.contains_key("default"), "{what} documents errors");
         if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
             assert!(responses.contains_key("401"), "{what} documents 401");
+            assert!(responses.contains_key("403"), "{what} documents 403");
         }
         let declared: BTreeSet<String> = op["parameters"]
             .as_array()
