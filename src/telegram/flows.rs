@@ -14,7 +14,7 @@ use grammers_session::Session as _;
 use grammers_session::updates::UpdatesLike;
 use grammers_tl_types as tl;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
-use tracing::{debug, warn};
+use tracing::{Instrument as _, debug, warn};
 use zeroize::Zeroizing;
 
 use super::backend::{Backend, BackendError};
@@ -493,7 +493,13 @@ impl LoginFlows {
         }
         self.lock().insert(id.clone(), Arc::clone(&flow));
         if let Some(updates) = updates {
-            tokio::spawn(self.clone().watch_qr(id.clone(), flow, updates));
+            // No flow id in its logs: for a QR login over the API it is the
+            // credential that collects the token.
+            tokio::spawn(
+                self.clone()
+                    .watch_qr(flow, updates)
+                    .instrument(tracing::debug_span!("qr_login")),
+            );
         }
         let status = self.status(&id).await?;
         Ok((id, status))
@@ -501,7 +507,7 @@ impl LoginFlows {
 
     /// Waits for updateLoginToken (the scan) and refreshes the token before
     /// it expires, until the flow leaves the scanning state.
-    async fn watch_qr(self, id: String, flow: Arc<Flow>, mut updates: mpsc::Receiver<UpdatesLike>) {
+    async fn watch_qr(self, flow: Arc<Flow>, mut updates: mpsc::Receiver<UpdatesLike>) {
         // (token expiry it was computed for, when to refresh)
         let mut refresh: Option<(i64, tokio::time::Instant)> = None;
         loop {
@@ -549,7 +555,7 @@ impl LoginFlows {
                         self.to_password(&flow, &mut state).await;
                     } else if mapped.status == 503 || mapped.status == 429 {
                         // Try again at the next tick; the old token stays shown.
-                        debug!(flow = %id, error = %mapped.telegram_error, "QR refresh failed");
+                        debug!(error = %mapped.telegram_error, "QR refresh failed");
                         drop(state);
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     } else {
