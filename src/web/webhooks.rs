@@ -1,6 +1,7 @@
 //! `/webhooks`: the logged-in account's webhooks and how delivery to each
 //! stands (last success, last error, events pending), with forms to add one
-//! (its secret is shown on the answer to the form, once) and to delete one.
+//! (its secret is shown on the answer to the form, once), to pause or
+//! resume one, and to delete one.
 //! The rules of delivery are in `crate::webhooks`.
 
 use askama::Template;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks", get(page).post(add))
         .route("/webhooks/{id}/delete", post(remove))
+        .route("/webhooks/{id}/enabled", post(set_enabled))
 }
 
 /// A webhook as the page lists it.
@@ -100,6 +102,13 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+#[derive(Deserialize)]
+pub struct EnabledForm {
+    csrf: String,
+    /// `true` resumes, `false` pauses.
+    enabled: bool,
+}
+
 async fn render(
     state: &AppState,
     staff: &Staff,
@@ -136,6 +145,10 @@ async fn page(
 ) -> Result<Html<String>, PageError> {
     let notice = match q.m.as_deref() {
         Some("deleted") => Some("The webhook was deleted: nothing more is sent to it."),
+        Some("paused") => Some("The webhook is paused: it keeps its place until you resume it."),
+        Some("resumed") => {
+            Some("The webhook is resumed: it gets what happened meanwhile, in order.")
+        }
         _ => None,
     };
     Ok(Html(
@@ -216,4 +229,29 @@ async fn remove(
         .map_err(Error::internal)?
         .ok_or_else(not_found)?;
     Ok(Redirect::to("/webhooks?m=deleted").into_response())
+}
+
+/// `POST /webhooks/{id}/enabled`: pauses or resumes a webhook.
+async fn set_enabled(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<EnabledForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&staff, &form.csrf, "pause or resume")?;
+    let not_found = || PageError(Error::not_found("You have no webhook with that id."));
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let actor = format!("account:{}", staff.account.id);
+    state
+        .webhooks
+        .set_enabled(staff.account.id, id, form.enabled, &actor)
+        .await
+        .map_err(Error::internal)?
+        .ok_or_else(not_found)?;
+    let to = if form.enabled {
+        "/webhooks?m=resumed"
+    } else {
+        "/webhooks?m=paused"
+    };
+    Ok(Redirect::to(to).into_response())
 }

@@ -205,6 +205,29 @@ async fn the_page_adds_a_webhook_shows_its_secret_once_and_deletes_it() {
         .webhook
         .id;
 
+    // Paused, then resumed, from the page.
+    let enabled = format!("/webhooks/{id}/enabled");
+    let (status, _, _) = form(&app, &enabled, &[("csrf", "forged"), ("enabled", "false")]).await;
+    assert_eq!(status, 403);
+    let (status, location, _) =
+        form(&app, &enabled, &[("csrf", &csrf), ("enabled", "false")]).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/webhooks?m=paused"))
+    );
+    assert!(!app.state.webhooks.is_running(id));
+    let (_, _, paused) = page(&app, "/webhooks?m=paused").await;
+    assert!(
+        paused.contains(">paused") && paused.contains(">Resume</button>"),
+        "{paused}"
+    );
+    let (status, location, _) = form(&app, &enabled, &[("csrf", &csrf), ("enabled", "true")]).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/webhooks?m=resumed"))
+    );
+    assert!(app.state.webhooks.is_running(id));
+
     let (status, _, _) = form(
         &app,
         &format!("/webhooks/{id}/delete"),
