@@ -164,6 +164,12 @@
     ["message_new", "message_edited", "message_deleted"].forEach(function (kind) {
       source.addEventListener(kind, function (ev) { onEvent(kind, ev); });
     });
+    // The session ended (logout, reset, revoked): reloading shows why and
+    // leads to logging in again.
+    source.addEventListener("session_ended", function () {
+      source.close();
+      window.location.reload();
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -373,7 +373,9 @@ async fn updates(
 ///
 /// Each event's `id` is its cursor and its `event` name its kind; its data
 /// is an Event as JSON. Without `since` or `Last-Event-ID` it starts with
-/// the next event; reconnecting with `Last-Event-ID` resumes.
+/// the next event; reconnecting with `Last-Event-ID` resumes. When the
+/// account's session ends (logout, reset, revoked) a last `session_ended`
+/// event (`{"error","message"}`) is sent and the stream closes.
 #[utoipa::path(get, path = "/api/v1/events", tag = "updates",
     security(("bearer" = [])),
     params(
@@ -404,41 +406,81 @@ async fn events(
             ));
         }
     };
-    Ok(event_stream(state.events.clone(), account.id, since))
+    Ok(event_stream(
+        state.events.clone(),
+        state.pool.watch_liveness(account.id),
+        account.id,
+        since,
+    ))
 }
 
 /// An account's events from `since` on as server-sent events, each with its
 /// cursor as id (so a client resumes with `Last-Event-ID`) and its kind as
 /// event name. Reads the event log only: it costs no Telegram call. Ends when
-/// the log closes for shutdown.
+/// the log closes for shutdown, and when the account's session ends (logout,
+/// reset, revoked from another device) with a last `session_ended` event,
+/// so a client is not left listening to a stream that will never speak.
 pub(crate) fn event_stream(
     log: EventLog,
+    liveness: Option<tokio::sync::watch::Receiver<Liveness>>,
     account_id: i64,
     since: i64,
 ) -> Sse<impl Stream<Item = std::result::Result<SseEvent, Infallible>> + use<>> {
-    let stream = futures_util::stream::unfold(
-        (log, since, Vec::<Event>::new()),
-        move |(log, cursor, mut pending)| async move {
-            loop {
-                if !pending.is_empty() {
-                    let e = pending.remove(0);
-                    let data = event_json(&e).to_string();
-                    let sse = SseEvent::default()
-                        .id(e.cursor.to_string())
-                        .event(e.kind.as_str())
-                        .data(data);
-                    return Some((Ok(sse), (log, e.cursor, pending)));
+    struct Cursor {
+        log: EventLog,
+        liveness: Option<tokio::sync::watch::Receiver<Liveness>>,
+        at: i64,
+        pending: std::collections::VecDeque<Event>,
+        ended: bool,
+    }
+    let start = Cursor {
+        log,
+        liveness,
+        at: since,
+        pending: std::collections::VecDeque::new(),
+        ended: false,
+    };
+    let stream = futures_util::stream::unfold(start, move |mut c| async move {
+        loop {
+            if let Some(e) = c.pending.pop_front() {
+                let data = event_json(&e).to_string();
+                let sse = SseEvent::default()
+                    .id(e.cursor.to_string())
+                    .event(e.kind.as_str())
+                    .data(data);
+                c.at = e.cursor;
+                return Some((Ok(sse), c));
+            }
+            if c.ended {
+                return None;
+            }
+            let waited = match c.liveness.as_mut() {
+                Some(rx) => tokio::select! {
+                    r = c.log.wait(account_id, c.at, 100, MAX_POLL) => Some(r),
+                    _ = rx.wait_for(|l| matches!(l, Liveness::Ended(_))) => None,
+                },
+                None => Some(c.log.wait(account_id, c.at, 100, MAX_POLL).await),
+            };
+            match waited {
+                Some(Ok(found)) if found.is_empty() && c.log.is_closing() => return None,
+                Some(Ok(found)) => c.pending = found.into(),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "event stream stopped");
+                    return None;
                 }
-                match log.wait(account_id, cursor, 100, MAX_POLL).await {
-                    Ok(found) if found.is_empty() && log.is_closing() => return None,
-                    Ok(found) => pending = found,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "event stream stopped");
-                        return None;
-                    }
+                None => {
+                    c.ended = true;
+                    let data = json!({
+                        "error": "session_ended",
+                        "message": "This account's Telegram session ended; log in again.",
+                    });
+                    let sse = SseEvent::default()
+                        .event("session_ended")
+                        .data(data.to_string());
+                    return Some((Ok(sse), c));
                 }
             }
-        },
-    );
+        }
+    });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -284,7 +284,8 @@ pub async fn chats(
     };
     let csrf = staff.csrf_token();
     let page = ChatsPage {
-        layout: Layout::new("Chats"),
+        layout: Layout::new("Chats")
+            .with_admin_link(crate::auth::admin::is_admin(&state, &staff).await),
         staff: &staff,
         csrf: &csrf,
         connection,
@@ -343,6 +344,7 @@ pub async fn events(
     };
     Ok(crate::api::chats::event_stream(
         state.events.clone(),
+        state.pool.watch_liveness(account_id),
         account_id,
         since,
     ))

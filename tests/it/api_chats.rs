@@ -396,6 +396,36 @@ async fn sse_streams_events_and_resumes_from_last_event_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_says_session_ended_and_closes_when_the_session_is_revoked() {
+    let app = spawn_app().await;
+    let ada = sim_user(&app, "+999668000009", "Ada");
+    let token = api_login(&app, "+999668000009").await;
+    connected(&app, &token).await;
+    let mut stream = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(stream.status(), 200);
+    app.sim.world().revoke(ada).expect("revoked");
+    let text = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut text = String::new();
+        // The stream ends (None) after its last event: not a hang.
+        while let Some(chunk) = stream.chunk().await.expect("chunk") {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    })
+    .await
+    .expect("the stream ends instead of idling");
+    assert!(text.contains("event: session_ended"), "{text}");
+    assert!(text.contains("\"error\":\"session_ended\""), "{text}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_session_logs_out_of_telegram_and_wipes_it() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000008", "Ada");
