@@ -243,7 +243,12 @@ struct InternalCause(Arc<dyn std::error::Error + Send + Sync>);
 /// Logs internal errors once, with their cause chain, method and path.
 pub async fn log_internal_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // The route pattern, not the raw path: a login flow id in a path is a
+    // credential and must not reach the logs.
+    let path = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         let mut chain = cause.to_string();
