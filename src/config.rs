@@ -688,12 +688,8 @@ impl Config {
         let events_max_per_account = number(&EVENTS_MAX_COUNT, 10_000, 100..=10_000_000, "events")?;
         let webhook_retry_for =
             Duration::from_secs(number(&WEBHOOK_RETRY, 3600, 0..=7 * 86_400, "seconds")?);
-        let webhook_backoff = Duration::from_millis(number(
-            &WEBHOOK_BACKOFF,
-            1000,
-            1..=600_000,
-            "milliseconds",
-        )?);
+        let webhook_backoff =
+            Duration::from_millis(number(&WEBHOOK_BACKOFF, 1000, 1..=600_000, "milliseconds")?);
         let webhook_timeout =
             Duration::from_secs(number(&WEBHOOK_TIMEOUT, 10, 1..=120, "seconds")?);
 

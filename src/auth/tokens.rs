@@ -260,9 +260,9 @@ impl FromRequestParts<AppState> for ApiClient {
         let cached = cache.get(&presented_hash).filter(|(_, account)| {
             // A session that ended while cached (revoked from another
             // device) is looked up again at once.
-            account.as_ref().is_none_or(|a| {
-                !matches!(state.pool.liveness(a.id), Some(Liveness::Ended(_)))
-            })
+            account
+                .as_ref()
+                .is_none_or(|a| !matches!(state.pool.liveness(a.id), Some(Liveness::Ended(_))))
         });
         let (token, account) = match cached {
             Some(hit) => hit,
