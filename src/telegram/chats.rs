@@ -169,6 +169,16 @@ impl ChatReader {
                 })
             })
             .await?;
+        self.pool.remember_names(
+            account_id,
+            list.iter()
+                .filter(|c| c.kind == "user")
+                .map(|c| (c.id, c.title.as_str()))
+                .chain(list.iter().filter_map(|c| {
+                    let s = c.last_message.as_ref()?.sender.as_ref()?;
+                    Some((s.id, s.name.as_str()))
+                })),
+        );
         let value = Arc::new(list);
         self.lock().entry(account_id).or_default().chats = Some(Cached {
             at: Instant::now(),
@@ -246,6 +256,13 @@ impl ChatReader {
                 })
             })
             .await?;
+        self.pool.remember_names(
+            account_id,
+            messages.iter().filter_map(|m| {
+                let s = m.sender.as_ref()?;
+                Some((s.id, s.name.as_str()))
+            }),
+        );
         let value = Arc::new(messages);
         if !use_cache {
             return Ok(value);

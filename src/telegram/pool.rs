@@ -60,7 +60,14 @@ struct Inner {
     backend: Backend,
     events: EventLog,
     running: Mutex<HashMap<i64, Running>>,
+    /// Names of the users each account has seen (chat lists, history,
+    /// updates that carried them), by Bot API id: short updates carry only
+    /// the sender's id, and a pushed message should still say who wrote it.
+    names: Mutex<HashMap<i64, HashMap<i64, String>>>,
 }
+
+/// At most this many names are remembered per account.
+const NAMES_PER_ACCOUNT: usize = 2048;
 
 impl AccountPool {
     pub fn new(db: Db, sessions: SessionStore, backend: Backend, events: EventLog) -> Self {
@@ -71,8 +78,18 @@ impl AccountPool {
                 backend,
                 events,
                 running: Mutex::new(HashMap::new()),
+                names: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Remembers who `id` is for this account (empty names are ignored).
+    pub fn remember_names<'a>(
+        &self,
+        account_id: i64,
+        named: impl IntoIterator<Item = (i64, &'a str)>,
+    ) {
+        self.inner.remember_names(account_id, named);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
@@ -114,6 +131,11 @@ impl AccountPool {
     /// Stops an account's client and waits for it (its session is flushed
     /// and closed). Does nothing if it is not running.
     pub async fn stop(&self, account_id: i64) {
+        self.inner
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&account_id);
         let running = self.lock().remove(&account_id);
         if let Some(r) = running {
             let _ = r.stop.send(true);
@@ -214,8 +236,8 @@ pub(crate) fn view(m: &grammers_client::message::Message) -> MessageView {
     MessageView {
         id: m.id(),
         chat_id: m.peer_id().bot_api_dialog_id_unchecked(),
-        // Short updates carry the sender's id but not the user: the name
-        // is then empty until a chat list or history read names them.
+        // Short updates carry the sender's id but not the user: the pool
+        // fills the name in from what the account has seen (`name_senders`).
         sender: m.sender_id().map(|id| Sender {
             id: id.bot_api_dialog_id_unchecked(),
             name: m.sender().and_then(|p| p.name()).unwrap_or("").to_string(),
@@ -241,6 +263,47 @@ fn media_kind(media: &grammers_client::media::Media) -> &'static str {
         M::Dice(_) => "dice",
         M::WebPage(_) => "web_page",
         _ => "other",
+    }
+}
+
+impl Inner {
+    fn remember_names<'a>(&self, account_id: i64, named: impl IntoIterator<Item = (i64, &'a str)>) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let known = names.entry(account_id).or_default();
+        for (id, name) in named {
+            if name.is_empty() || known.get(&id).is_some_and(|n| n == name) {
+                continue;
+            }
+            if known.len() >= NAMES_PER_ACCOUNT && !known.contains_key(&id) {
+                continue;
+            }
+            known.insert(id, name.to_owned());
+        }
+    }
+
+    /// Fills senders' names the update did not carry, and remembers the
+    /// ones it did.
+    fn name_senders(&self, account_id: i64, events: &mut [NewEventData]) {
+        let carried: Vec<(i64, String)> = events
+            .iter()
+            .filter_map(|e| e.message.as_ref()?.sender.as_ref())
+            .filter(|s| !s.name.is_empty())
+            .map(|s| (s.id, s.name.clone()))
+            .collect();
+        self.remember_names(account_id, carried.iter().map(|(id, n)| (*id, n.as_str())));
+        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(known) = names.get(&account_id) else {
+            return;
+        };
+        for sender in events
+            .iter_mut()
+            .filter_map(|e| e.message.as_mut()?.sender.as_mut())
+            .filter(|s| s.name.is_empty())
+        {
+            if let Some(name) = known.get(&sender.id) {
+                sender.name.clone_from(name);
+            }
+        }
     }
 }
 
@@ -326,7 +389,8 @@ async fn run_account(
                     changed
                 });
                 let Some(update) = update else { continue };
-                let events = to_event(&update);
+                let mut events = to_event(&update);
+                inner.name_senders(account_id, &mut events);
                 match inner.events.append(account_id, &events).await {
                     Ok(cursors) => crate::metrics::events_appended(cursors.len()),
                     Err(e) => warn!(error = %e, "cannot record an event"),

@@ -294,6 +294,35 @@ async fn a_long_poll_returns_when_a_message_arrives_and_polls_are_free() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_message_names_its_sender_once_the_account_has_seen_them() {
+    let app = spawn_app().await;
+    let ada = sim_user(&app, "+999668000010", "Ada");
+    let bob = sim_user(&app, "+999668000011", "Bob");
+    sim_say(&app, bob, ada, "hello before the login");
+    let token = api_login(&app, "+999668000010").await;
+    connected(&app, &token).await;
+    let (status, list) = get(&app, &token, "/api/v1/chats").await;
+    assert_eq!(status, 200);
+    assert!(list["chats"][0]["title"] == "Bob", "{list}");
+    let (_, empty) = get(&app, &token, "/api/v1/updates?timeout=0").await;
+    let since = empty["next"].as_i64().expect("next");
+
+    // Telegram pushes this as a short update: the sender's id only.
+    sim_say(&app, bob, ada, "pushed");
+    let (status, got) = get(
+        &app,
+        &token,
+        &format!("/api/v1/updates?since={since}&timeout=10"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sender = &got["events"][0]["message"]["sender"];
+    assert_eq!(sender["id"], bob, "{got}");
+    assert_eq!(sender["name"], "Bob", "{got}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poller_learns_at_once_that_the_session_was_revoked() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000005", "Ada");
