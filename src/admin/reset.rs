@@ -268,7 +268,7 @@ async fn stored_auth_exists(ctx: &ResetContext<'_>, account_id: i64) -> Result<b
 
 /// Calls auth.logOut on a connection of its own (the account's live client,
 /// if any, has been stopped), within [`LOGOUT_TIMEOUT`].
-async fn tell_telegram(backend: &Backend, session: &Arc<StoredSession>) -> Remote {
+pub(crate) async fn tell_telegram(backend: &Backend, session: &Arc<StoredSession>) -> Remote {
     let live = LiveClient::start(Arc::clone(session), backend.api_id());
     let answer = tokio::time::timeout(
         LOGOUT_TIMEOUT,

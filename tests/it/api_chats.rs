@@ -323,6 +323,34 @@ async fn a_pushed_message_names_its_sender_once_the_account_has_seen_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_in_again_logs_the_replaced_session_out_of_telegram() {
+    let app = spawn_app().await;
+    let ada = sim_user(&app, "+999668000012", "Ada");
+    let sessions = |app: &TestApp| {
+        app.sim
+            .world()
+            .accounts()
+            .iter()
+            .find(|a| a.user_id == ada)
+            .map(|a| a.sessions)
+    };
+    let first = api_login(&app, "+999668000012").await;
+    connected(&app, &first).await;
+    assert_eq!(sessions(&app), Some(1));
+    let second = api_login(&app, "+999668000012").await;
+    connected(&app, &second).await;
+    assert_eq!(
+        sessions(&app),
+        Some(1),
+        "Telegram lists one tgdesk session, not one per login"
+    );
+    assert_eq!(app.sim.stats().calls.get("auth.logOut"), Some(&1));
+    let (status, _) = get(&app, &second, "/api/v1/chats").await;
+    assert_eq!(status, 200, "the new session works");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poller_learns_at_once_that_the_session_was_revoked() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000005", "Ada");

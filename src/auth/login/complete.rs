@@ -108,7 +108,9 @@ pub(super) async fn complete(
 
     // A re-login replaces the account's session: the old client stops first,
     // so only one session is ever written under the account.
+    let previous = state.pool.session(account.id);
     state.pool.stop(account.id).await;
+    end_previous_session(state, account.id, previous).await;
     completed.session.bind(account.id).await?;
     // The flow's temporary client lets go of the session before the live one
     // takes it: one session, one connection (AUTH_KEY_DUPLICATED otherwise).
@@ -166,4 +168,44 @@ pub(super) async fn complete(
         account,
         method: completed.method,
     })
+}
+
+/// The session a re-login replaces (live, or kept for a pending logout
+/// after a reset) is logged out of Telegram, so the staff member's list of
+/// devices does not fill with authorisations nobody holds a key to any
+/// more, then shredded. Telegram not answering does not stop the login: the
+/// old authorisation is then left for Telegram → Settings → Devices.
+async fn end_previous_session(
+    state: &AppState,
+    account_id: i64,
+    live: Option<std::sync::Arc<crate::telegram::session::StoredSession>>,
+) {
+    let previous = match live {
+        Some(s) => Some(s),
+        None => match state.sessions.load(account_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(account_id, error = %e, "cannot open the replaced session to log it out");
+                None
+            }
+        },
+    };
+    let Some(previous) = previous else {
+        return;
+    };
+    let remote = crate::admin::reset::tell_telegram(&state.backend, &previous).await;
+    match remote {
+        crate::admin::reset::Remote::Pending => tracing::warn!(
+            account_id,
+            "the replaced Telegram session could not be logged out; it stays under Settings → Devices"
+        ),
+        other => tracing::info!(
+            account_id,
+            telegram = other.as_str(),
+            "replaced session logged out"
+        ),
+    }
+    if let Err(e) = previous.shred().await {
+        tracing::warn!(account_id, error = %e, "cannot shred the replaced session");
+    }
 }
