@@ -26,8 +26,10 @@
 //! (or retries a pending Telegram logout) and says so.
 //!
 //! If the staff member logs in again before a pending logout succeeded, the
-//! new login replaces the kept key and clears the mark: the old session must
-//! then be ended under Telegram → Settings → Devices, as the admin was told.
+//! login tries that logout once more with the kept key (as it does with any
+//! session it replaces), then replaces the key and clears the mark; if
+//! Telegram still does not answer, the old session must be ended under
+//! Telegram → Settings → Devices.
 
 use std::sync::Arc;
 use std::time::Duration;
