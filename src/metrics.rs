@@ -48,6 +48,8 @@ pub const LIVE_ACCOUNTS: &str = "tgdesk_live_accounts";
 pub const EVENTS_APPENDED: &str = "tgdesk_events_appended_total";
 /// Events removed by the retention.
 pub const EVENTS_PRUNED: &str = "tgdesk_events_pruned_total";
+/// Events the log holds now, all accounts (counted at most once a minute).
+pub const EVENT_LOG_SIZE: &str = "tgdesk_event_log_events";
 /// Webhook delivery tries: `outcome` (`ok`, `error`, `gave_up`).
 pub const WEBHOOK_DELIVERIES: &str = "tgdesk_webhook_deliveries_total";
 /// Always 1, with the `version` label.
@@ -138,6 +140,10 @@ fn describe() {
         EVENTS_PRUNED,
         "Events removed from the accounts' logs by the retention"
     );
+    describe_gauge!(
+        EVENT_LOG_SIZE,
+        "Events the accounts' logs hold now (counted at most once a minute)"
+    );
     describe_counter!(
         WEBHOOK_DELIVERIES,
         "Webhook delivery tries, by outcome (ok, error: will retry, gave_up: event skipped)"
@@ -219,14 +225,36 @@ async fn update_accounts(state: &AppState) {
     }
 }
 
+/// The event log is counted at most this often: a count reads the table.
+const EVENT_COUNT_EVERY: Duration = Duration::from_secs(60);
+
+/// Sets the event log size gauge, unless it was counted recently.
+async fn update_event_log_size(s: &Scrape) {
+    {
+        let last = s.counted.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < EVENT_COUNT_EVERY) {
+            return;
+        }
+    }
+    match crate::store::events::count_all(s.state.db.pool()).await {
+        Ok(n) => {
+            ::metrics::gauge!(EVENT_LOG_SIZE).set(n as f64);
+            *s.counted.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count the event log"),
+    }
+}
+
 #[derive(Clone)]
 struct Scrape {
     state: AppState,
     handle: PrometheusHandle,
+    counted: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 async fn scrape(State(s): State<Scrape>) -> impl IntoResponse {
     update_accounts(&s.state).await;
+    update_event_log_size(&s).await;
     s.handle.run_upkeep();
     (
         [(
@@ -241,7 +269,11 @@ async fn scrape(State(s): State<Scrape>) -> impl IntoResponse {
 pub fn router(state: AppState, handle: PrometheusHandle) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
-        .with_state(Scrape { state, handle })
+        .with_state(Scrape {
+            state,
+            handle,
+            counted: std::sync::Arc::default(),
+        })
 }
 
 /// The running metrics listener.

@@ -141,3 +141,14 @@ where
     .await?;
     Ok(done.rows_affected())
 }
+
+/// How many events the log holds, all accounts together.
+pub async fn count_all<'e, E>(db: E) -> Result<i64>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
+        .fetch_one(db)
+        .await?;
+    Ok(n)
+}

@@ -60,6 +60,11 @@ fn metrics_count_requests_telegram_calls_logins_and_accounts() {
             Some(0.0),
             "{before}"
         );
+        assert_eq!(
+            sample(&before, "tgdesk_event_log_events", &[]),
+            Some(0.0),
+            "the event log's size, from the database: {before}"
+        );
 
         // A wrong code, then the right one.
         let started: serde_json::Value = http
