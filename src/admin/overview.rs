@@ -36,6 +36,30 @@ pub fn connection(liveness: Option<Liveness>) -> &'static str {
     }
 }
 
+/// One account, read on its own (a reset or its confirmation page needs one
+/// row, not the whole table); `None` if there is no such account.
+pub async fn account(state: &AppState, id: i64) -> Result<Option<AccountRow>, StoreError> {
+    let pool = state.db.pool();
+    let Some(account) = accounts::get(pool, id).await? else {
+        return Ok(None);
+    };
+    let now = crate::store::now();
+    let web_sessions = web_sessions::list_for_account(pool, id, now).await?.len();
+    let api_tokens = tokens::list_for_account(pool, id)
+        .await?
+        .iter()
+        .filter(|t| t.revoked_at.is_none())
+        .count();
+    Ok(Some(AccountRow {
+        connection: connection(state.pool.liveness(id)),
+        api_tokens: api_tokens as i64,
+        web_sessions: web_sessions as i64,
+        is_admin: admins::is_admin(pool, account.telegram_user_id).await?,
+        reset_by: accounts::reset_by(pool, id).await?,
+        account,
+    }))
+}
+
 /// Every account, oldest first.
 pub async fn accounts(state: &AppState) -> Result<Vec<AccountRow>, StoreError> {
     let now = crate::store::now();

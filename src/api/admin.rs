@@ -164,11 +164,7 @@ async fn reset_account(
         Err(ResetError::NotFound(_)) => return Err(not_found()),
         Err(e) => return Err(Error::internal(e)),
     };
-    let row = overview::accounts(&state)
-        .await?
-        .into_iter()
-        .find(|r| r.account.id == id)
-        .ok_or_else(not_found)?;
+    let row = overview::account(&state, id).await?.ok_or_else(not_found)?;
     Ok(axum::Json(ResetAnswer {
         account: AdminAccount::from(&row),
         already_reset: report.already_reset,

@@ -288,10 +288,8 @@ async fn confirm_page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let id = account_id(&id)?;
-    let row = overview::accounts(&state)
+    let row = overview::account(&state, id)
         .await?
-        .into_iter()
-        .find(|r| r.account.id == id)
         .ok_or_else(|| PageError(Error::not_found("There is no account with that id.")))?;
     let csrf = admin.0.csrf_token();
     let page = ConfirmPage {
