@@ -178,14 +178,23 @@ impl Refusal {
 
 /// Finds the live token a bearer string stands for.
 pub async fn verify(db: &Db, presented: &str) -> Result<Result<ApiToken, Refusal>, StoreError> {
+    verify_hashed(db, presented, &hash(presented)).await
+}
+
+/// [`verify`] with the token's [`hash`] already computed (the extractor
+/// needs it for its cache key).
+async fn verify_hashed(
+    db: &Db,
+    presented: &str,
+    presented_hash: &[u8],
+) -> Result<Result<ApiToken, Refusal>, StoreError> {
     let Some(prefix) = prefix_of(presented) else {
         return Ok(Err(Refusal::Malformed));
     };
     let Some(row) = tokens::get_by_prefix(db.pool(), prefix).await? else {
         return Ok(Err(Refusal::UnknownPrefix));
     };
-    let presented_hash = hash(presented);
-    if row.hash.len() != presented_hash.len() || !bool::from(row.hash.ct_eq(&presented_hash)) {
+    if row.hash.len() != presented_hash.len() || !bool::from(row.hash.ct_eq(presented_hash)) {
         return Ok(Err(Refusal::WrongSecret));
     }
     if row.revoked_at.is_some() {
@@ -267,7 +276,10 @@ impl FromRequestParts<AppState> for ApiClient {
         let (token, account) = match cached {
             Some(hit) => hit,
             None => {
-                let token = match verify(&state.db, presented).await.map_err(internal)? {
+                let token = match verify_hashed(&state.db, presented, &presented_hash)
+                    .await
+                    .map_err(internal)?
+                {
                     Ok(token) => token,
                     Err(refusal) => {
                         tracing::info!(%path, reason = refusal.as_str(), "API request rejected");
