@@ -271,39 +271,35 @@ impl Inner {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let known = names.entry(account_id).or_default();
         for (id, name) in named {
-            if name.is_empty() || known.get(&id).is_some_and(|n| n == name) {
-                continue;
-            }
-            if known.len() >= NAMES_PER_ACCOUNT && !known.contains_key(&id) {
-                continue;
-            }
-            known.insert(id, name.to_owned());
+            remember(known, id, name);
         }
     }
 
     /// Fills senders' names the update did not carry, and remembers the
     /// ones it did.
     fn name_senders(&self, account_id: i64, events: &mut [NewEventData]) {
-        let carried: Vec<(i64, String)> = events
-            .iter()
-            .filter_map(|e| e.message.as_ref()?.sender.as_ref())
-            .filter(|s| !s.name.is_empty())
-            .map(|s| (s.id, s.name.clone()))
-            .collect();
-        self.remember_names(account_id, carried.iter().map(|(id, n)| (*id, n.as_str())));
-        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(known) = names.get(&account_id) else {
-            return;
-        };
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let known = names.entry(account_id).or_default();
         for sender in events
             .iter_mut()
             .filter_map(|e| e.message.as_mut()?.sender.as_mut())
-            .filter(|s| s.name.is_empty())
         {
-            if let Some(name) = known.get(&sender.id) {
+            if !sender.name.is_empty() {
+                remember(known, sender.id, &sender.name);
+            } else if let Some(name) = known.get(&sender.id) {
                 sender.name.clone_from(name);
             }
         }
+    }
+}
+
+/// Adds or updates one name, within [`NAMES_PER_ACCOUNT`].
+fn remember(known: &mut HashMap<i64, String>, id: i64, name: &str) {
+    if name.is_empty() || known.get(&id).is_some_and(|n| n == name) {
+        return;
+    }
+    if known.len() < NAMES_PER_ACCOUNT || known.contains_key(&id) {
+        known.insert(id, name.to_owned());
     }
 }
 
