@@ -194,7 +194,32 @@ impl ChatReader {
         account_id: i64,
         page: HistoryPage,
     ) -> Result<Arc<Vec<MessageView>>, ReadError> {
-        self.read_history(account_id, page, true).await
+        if let Some(c) = self
+            .lock()
+            .get(&account_id)
+            .and_then(|a| a.pages.get(&page))
+            .filter(|c| c.at.elapsed() < self.ttl)
+        {
+            return Ok(Arc::clone(&c.value));
+        }
+        let value = Arc::new(self.history_uncached(account_id, page).await?);
+        let mut cache = self.lock();
+        let entry = cache.entry(account_id).or_default();
+        if entry.pages.len() >= HISTORY_CACHE_PAGES {
+            let ttl = self.ttl;
+            entry.pages.retain(|_, c| c.at.elapsed() < ttl);
+            if entry.pages.len() >= HISTORY_CACHE_PAGES {
+                entry.pages.clear();
+            }
+        }
+        entry.pages.insert(
+            page,
+            Cached {
+                at: Instant::now(),
+                value: Arc::clone(&value),
+            },
+        );
+        Ok(value)
     }
 
     /// One page of a chat's history straight from Telegram, not cached: an
@@ -206,24 +231,6 @@ impl ChatReader {
         account_id: i64,
         page: HistoryPage,
     ) -> Result<Vec<MessageView>, ReadError> {
-        let page = self.read_history(account_id, page, false).await?;
-        Ok(Arc::try_unwrap(page).unwrap_or_else(|shared| (*shared).clone()))
-    }
-
-    async fn read_history(
-        &self,
-        account_id: i64,
-        page: HistoryPage,
-        use_cache: bool,
-    ) -> Result<Arc<Vec<MessageView>>, ReadError> {
-        if let Some(c) = self
-            .lock()
-            .get(&account_id)
-            .and_then(|a| a.pages.get(&page))
-            .filter(|c| use_cache && c.at.elapsed() < self.ttl)
-        {
-            return Ok(Arc::clone(&c.value));
-        }
         let client = self.client(account_id)?;
         let peer_id = PeerId::from_bot_api_dialog_id(page.chat_id)
             .ok_or(ReadError::UnknownChat(page.chat_id))?;
@@ -263,26 +270,6 @@ impl ChatReader {
                 Some((s.id, s.name.as_str()))
             }),
         );
-        let value = Arc::new(messages);
-        if !use_cache {
-            return Ok(value);
-        }
-        let mut cache = self.lock();
-        let entry = cache.entry(account_id).or_default();
-        if entry.pages.len() >= HISTORY_CACHE_PAGES {
-            let ttl = self.ttl;
-            entry.pages.retain(|_, c| c.at.elapsed() < ttl);
-            if entry.pages.len() >= HISTORY_CACHE_PAGES {
-                entry.pages.clear();
-            }
-        }
-        entry.pages.insert(
-            page,
-            Cached {
-                at: Instant::now(),
-                value: Arc::clone(&value),
-            },
-        );
-        Ok(value)
+        Ok(messages)
     }
 }
