@@ -210,6 +210,19 @@ pub async fn prepare_with(
     let keys = config.load_vault_keys()?;
     let vault = Arc::new(Vault::new(&keys)?);
     drop(keys);
+    let db = open_database(&config).await?;
+    crate::admin::sync_config_admins(&db, &config.admins)
+        .await
+        .map_err(|source| StartError::Database {
+            url: config.database_url.to_string(),
+            source,
+        })?;
+    let report = crate::vault::check::check(&db, &vault).await?;
+    Ok((AppState::new(config, db, vault, backend, api_hash), report))
+}
+
+/// Opens the configured database and applies its migrations.
+pub async fn open_database(config: &Config) -> Result<Db, StartError> {
     let url = config.database_url.to_string();
     let db = Db::connect(config.database_url.expose())
         .await
@@ -217,15 +230,10 @@ pub async fn prepare_with(
             url: url.clone(),
             source,
         })?;
-    db.migrate().await.map_err(|source| StartError::Migrate {
-        url: url.clone(),
-        source,
-    })?;
-    crate::admin::sync_config_admins(&db, &config.admins)
+    db.migrate()
         .await
-        .map_err(|source| StartError::Database { url, source })?;
-    let report = crate::vault::check::check(&db, &vault).await?;
-    Ok((AppState::new(config, db, vault, backend, api_hash), report))
+        .map_err(|source| StartError::Migrate { url, source })?;
+    Ok(db)
 }
 
 /// Binds the configured address.

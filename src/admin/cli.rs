@@ -124,7 +124,7 @@ pub enum AdminCliError {
 /// Runs an admin command with the loaded configuration.
 pub async fn run(command: AdminCommand, config: Config) -> Result<(), AdminCliError> {
     crate::telemetry::init(&config.log, config.log_format);
-    let db = open_db(&config).await?;
+    let db = crate::app::open_database(&config).await?;
     let result = match command {
         AdminCommand::Grant(args) => grant(&db, args.telegram_id).await,
         AdminCommand::Revoke(args) => revoke(&db, &config, args.telegram_id).await,
@@ -133,20 +133,6 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<(), AdminCliEr
     };
     db.close().await;
     result
-}
-
-async fn open_db(config: &Config) -> Result<Db, AdminCliError> {
-    let url = config.database_url.to_string();
-    let db = Db::connect(config.database_url.expose())
-        .await
-        .map_err(|source| StartError::Database {
-            url: url.clone(),
-            source,
-        })?;
-    db.migrate()
-        .await
-        .map_err(|source| StartError::Migrate { url, source })?;
-    Ok(db)
 }
 
 fn say(line: &str) -> Result<(), AdminCliError> {
