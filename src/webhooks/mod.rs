@@ -310,7 +310,7 @@ impl Webhooks {
             )
         })
         .await?;
-        self.audit(actor, "webhook_create", &hook, now).await;
+        self.audit(actor, "webhook_create", &hook).await;
         self.start(&hook);
         Ok((hook, secret))
     }
@@ -328,8 +328,7 @@ impl Webhooks {
         };
         store::delete(self.inner.db.pool(), hook.id).await?;
         self.stop(hook.id).await;
-        self.audit(actor, "webhook_delete", &hook, crate::store::now())
-            .await;
+        self.audit(actor, "webhook_delete", &hook).await;
         Ok(Some(hook))
     }
 
@@ -361,7 +360,7 @@ impl Webhooks {
         } else {
             "webhook_pause"
         };
-        self.audit(actor, action, &hook, now).await;
+        self.audit(actor, action, &hook).await;
         Ok(Some(hook))
     }
 
@@ -395,8 +394,8 @@ impl Webhooks {
         Ok(all)
     }
 
-    /// An audit entry; a failure to write one is logged, not fatal.
-    async fn audit(&self, actor: &str, action: &str, hook: &Webhook, now: i64) {
+    /// An audit entry naming the webhook and its URL's host.
+    async fn audit(&self, actor: &str, action: &str, hook: &Webhook) {
         let target = format!("webhook:{}", hook.id);
         let detail = sign::host_of(&hook.url);
         let entry = audit::NewAuditEntry {
@@ -406,9 +405,7 @@ impl Webhooks {
             outcome: "ok",
             detail: Some(&detail),
         };
-        if let Err(e) = audit::record(self.inner.db.pool(), &entry, now).await {
-            warn!(error = %e, action, "cannot write the audit entry");
-        }
+        crate::admin::record(&self.inner.db, &entry).await;
     }
 }
 
