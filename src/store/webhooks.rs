@@ -157,9 +157,11 @@ where
     Ok(done.rows_affected() == 1)
 }
 
-/// Pauses (`Some(now)`) or resumes (`None`) delivery. Returns the row.
+/// Pauses (`Some(now)`) or resumes (`None`) an account's webhook. Returns
+/// the row, or `None` if the account has no webhook with that id.
 pub async fn set_disabled<'e, E>(
     db: E,
+    account_id: i64,
     id: i64,
     disabled_at: Option<i64>,
 ) -> Result<Option<Webhook>>
@@ -167,10 +169,12 @@ where
     E: Executor<'e, Database = Any>,
 {
     Ok(sqlx::query_as::<_, Webhook>(&format!(
-        "UPDATE webhooks SET disabled_at = $1 WHERE id = $2 RETURNING {COLUMNS}"
+        "UPDATE webhooks SET disabled_at = $1 WHERE id = $2 AND account_id = $3 \
+         RETURNING {COLUMNS}"
     ))
     .bind(disabled_at)
     .bind(id)
+    .bind(account_id)
     .fetch_optional(db)
     .await?)
 }

@@ -341,12 +341,10 @@ impl Webhooks {
         enabled: bool,
         actor: &str,
     ) -> Result<Option<Webhook>, StoreError> {
-        if self.get(account_id, webhook_id).await?.is_none() {
-            return Ok(None);
-        }
         let now = crate::store::now();
         let disabled_at = (!enabled).then_some(now);
-        let Some(hook) = store::set_disabled(self.inner.db.pool(), webhook_id, disabled_at).await?
+        let pool = self.inner.db.pool();
+        let Some(hook) = store::set_disabled(pool, account_id, webhook_id, disabled_at).await?
         else {
             return Ok(None);
         };

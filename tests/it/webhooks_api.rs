@@ -363,12 +363,12 @@ async fn webhook_rows_keep_their_delivery_state(t: &TestDb) {
         }
     };
     assert!(deliverable(t).await);
-    let paused = webhooks::set_disabled(pool, id, Some(60))
+    let paused = webhooks::set_disabled(pool, account, id, Some(60))
         .await
         .expect("pause");
     assert_eq!(paused.and_then(|h| h.disabled_at), Some(60));
     assert!(!deliverable(t).await);
-    webhooks::set_disabled(pool, id, None)
+    webhooks::set_disabled(pool, account, id, None)
         .await
         .expect("resume");
     assert!(deliverable(t).await);
