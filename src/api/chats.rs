@@ -343,17 +343,10 @@ async fn updates(
     } else {
         // A poller is told at once when the account's session ends, rather
         // than waiting out its timeout.
-        let ended = async {
-            match state.pool.watch_liveness(account_id) {
-                Some(mut rx) => {
-                    let _ = rx.wait_for(|l| matches!(l, Liveness::Ended(_))).await;
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let mut liveness = state.pool.watch_liveness(account_id);
         tokio::select! {
             r = state.events.wait(account_id, since, limit, timeout) => r,
-            () = ended => {
+            () = session_ended(liveness.as_mut()) => {
                 return Err(Error::conflict(
                     "session_ended",
                     "This account's Telegram session ended; log in again.",
@@ -414,6 +407,17 @@ async fn events(
     ))
 }
 
+/// Resolves once the account's session ends (or its liveness watch closes);
+/// never, for an account with no watch.
+async fn session_ended(liveness: Option<&mut tokio::sync::watch::Receiver<Liveness>>) {
+    match liveness {
+        Some(rx) => {
+            let _ = rx.wait_for(|l| matches!(l, Liveness::Ended(_))).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// An account's events from `since` on as server-sent events, each with its
 /// cursor as id (so a client resumes with `Last-Event-ID`) and its kind as
 /// event name. Reads the event log only: it costs no Telegram call. Ends when
@@ -454,12 +458,9 @@ pub(crate) fn event_stream(
             if c.ended {
                 return None;
             }
-            let waited = match c.liveness.as_mut() {
-                Some(rx) => tokio::select! {
-                    r = c.log.wait(account_id, c.at, 100, MAX_POLL) => Some(r),
-                    _ = rx.wait_for(|l| matches!(l, Liveness::Ended(_))) => None,
-                },
-                None => Some(c.log.wait(account_id, c.at, 100, MAX_POLL).await),
+            let waited = tokio::select! {
+                r = c.log.wait(account_id, c.at, 100, MAX_POLL) => Some(r),
+                () = session_ended(c.liveness.as_mut()) => None,
             };
             match waited {
                 Some(Ok(found)) if found.is_empty() && c.log.is_closing() => return None,
