@@ -341,39 +341,42 @@ pub async fn api_login(
     phone: &str,
     password: Option<&str>,
 ) -> String {
-    let started: Value = http
-        .post(format!("{binary_base}/api/v1/login/phone"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
+    let started = post_json(
+        http,
+        format!("{binary_base}/api/v1/login/phone"),
+        json!({ "phone": phone }),
+    )
+    .await;
     let flow = started["flow_id"].as_str().expect("flow_id").to_owned();
-    let mut done: Value = http
-        .post(format!("{binary_base}/api/v1/login/{flow}/code"))
-        .json(&json!({ "code": sim.code(phone) }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
+    let mut done = post_json(
+        http,
+        format!("{binary_base}/api/v1/login/{flow}/code"),
+        json!({ "code": sim.code(phone) }),
+    )
+    .await;
     if let Some(password) = password {
         assert_eq!(done["next"], "password", "{done}");
-        done = http
-            .post(format!("{binary_base}/api/v1/login/{flow}/password"))
-            .json(&json!({ "password": password }))
-            .send()
-            .await
-            .expect("POST")
-            .json()
-            .await
-            .expect("json");
+        done = post_json(
+            http,
+            format!("{binary_base}/api/v1/login/{flow}/password"),
+            json!({ "password": password }),
+        )
+        .await;
     }
     assert_eq!(done["next"], "done", "{done}");
     done["token"].as_str().expect("token").to_owned()
+}
+
+/// POSTs a JSON body; the JSON answer.
+async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
+    http.post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("json")
 }
 
 /// Waits until the token's account is connected to Telegram.
