@@ -108,7 +108,12 @@ async fn audit_role(
 /// Writes an audit entry; a failure is logged, not fatal to what it records
 /// (which has already happened).
 pub(crate) async fn record(db: &Db, entry: &NewAuditEntry<'_>) {
-    if let Err(e) = audit::record(db.pool(), entry, crate::store::now()).await {
+    record_at(db, entry, crate::store::now()).await;
+}
+
+/// [`record`] at a time the caller already took.
+pub(crate) async fn record_at(db: &Db, entry: &NewAuditEntry<'_>, now: i64) {
+    if let Err(e) = audit::record(db.pool(), entry, now).await {
         tracing::warn!(error = %e, action = entry.action, "cannot write the audit entry");
     }
 }

@@ -187,9 +187,7 @@ async fn record(
         outcome,
         detail: None,
     };
-    if let Err(e) = audit::record(state.db.pool(), &entry, now).await {
-        tracing::warn!(error = %e, action, "cannot write the audit entry");
-    }
+    crate::admin::record_at(&state.db, &entry, now).await;
 }
 
 /// An API token as listed: never the token itself.
