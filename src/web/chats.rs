@@ -18,8 +18,8 @@ use axum::response::{Html, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 
-use super::Layout;
 use super::error::{Error, PageError};
+use super::{Layout, utc};
 use crate::app::AppState;
 use crate::auth::session::Staff;
 use crate::events::MessageView;
@@ -167,27 +167,6 @@ fn message_row(m: &MessageView) -> MessageRow {
         edited: m.edit_date.is_some(),
         outgoing: m.outgoing,
     }
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (the page shows local time when
-/// JavaScript runs).
-fn utc(secs: i64) -> String {
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
 }
 
 async fn open_chat(
@@ -352,7 +331,7 @@ pub async fn events(
 
 #[cfg(test)]
 mod tests {
-    use super::{initials, utc};
+    use super::initials;
 
     #[test]
     fn initials_come_from_the_first_two_words() {
@@ -360,11 +339,5 @@ mod tests {
         assert_eq!(initials("  friend"), "F");
         assert_eq!(initials("«Team» chat room"), "TC");
         assert_eq!(initials(""), "?");
-    }
-
-    #[test]
-    fn utc_formats_unix_seconds() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(1_709_210_096), "2024-02-29 12:34 UTC");
     }
 }
