@@ -4,15 +4,14 @@
 //! API (live, long-polling, Telegram out of reach, twice) are in
 //! `admin_reset.rs`; both use the helpers here.
 
-use std::time::Duration;
-
-use serde_json::{Value, json};
+use serde_json::Value;
 use tgdesk::store::accounts;
 use tgdesk::store::admins;
 use tgdesk::store::audit::{self, AuditEntry, AuditFilter};
 use tgdesk::store::tokens::TokenRole;
 
 use crate::helpers::{TestApp, sim_user, spawn_app, spawn_app_with};
+pub(crate) use crate::helpers::{api_login, wait_connected};
 use crate::login_support::csrf_of;
 
 /// A browser of its own (cookies kept, redirects not followed).
@@ -87,36 +86,6 @@ pub(crate) async fn web_login(
     assert_eq!((status, location.as_str()), (303, "/chats"), "{body}");
 }
 
-/// Logs in over the API; (token, account id).
-pub(crate) async fn api_login(app: &TestApp, phone: &str) -> (String, i64) {
-    let b = browser();
-    let started: Value = b
-        .post(app.url("/api/v1/login/phone"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
-    let flow = started["flow_id"].as_str().expect("flow_id").to_owned();
-    let code = app.sim.world().last_code(phone).expect("code");
-    let done: Value = b
-        .post(app.url(&format!("/api/v1/login/{flow}/code")))
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(done["next"], "done", "{done}");
-    (
-        done["token"].as_str().expect("token").to_owned(),
-        done["account"]["id"].as_i64().expect("account id"),
-    )
-}
-
 /// A request with a bearer token (or none); (status, JSON body or Null).
 pub(crate) async fn call(
     app: &TestApp,
@@ -144,18 +113,6 @@ pub(crate) async fn admin_token(app: &TestApp) -> String {
     .await
     .expect("admin token");
     token.expose().to_owned()
-}
-
-pub(crate) async fn wait_connected(app: &TestApp, account_id: i64) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while app.state.pool.liveness(account_id)
-            != Some(tgdesk::telegram::pool::Liveness::Connected)
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the account connects");
 }
 
 pub(crate) async fn audit_of(app: &TestApp, action: &str) -> Vec<AuditEntry> {

@@ -6,35 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, sim_say, sim_user, spawn_app, telegram_calls};
-
-/// Logs in over the API; returns the API token.
-async fn api_login(app: &TestApp, phone: &str) -> String {
-    let started: Value = app
-        .client
-        .post(app.url("/api/v1/login/phone"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
-    let flow = started["flow_id"].as_str().expect("flow_id").to_string();
-    let code = app.sim.world().last_code(phone).expect("code");
-    let done: Value = app
-        .client
-        .post(app.url(&format!("/api/v1/login/{flow}/code")))
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(done["next"], "done", "{done}");
-    done["token"].as_str().expect("token").to_string()
-}
+use crate::helpers::{TestApp, api_login, sim_say, sim_user, spawn_app, telegram_calls};
 
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     let r = app
@@ -67,7 +39,7 @@ async fn connected(app: &TestApp, token: &str) {
 async fn me_session_and_tokens() {
     let app = spawn_app().await;
     let uid = sim_user(&app, "+999668000001", "Ada");
-    let token = api_login(&app, "+999668000001").await;
+    let (token, _) = api_login(&app, "+999668000001").await;
     connected(&app, &token).await;
 
     let (status, me) = get(&app, &token, "/api/v1/me").await;
@@ -151,7 +123,7 @@ async fn chats_and_messages_page_and_repeat_reads_are_free() {
         }
         others.push(u);
     }
-    let token = api_login(&app, "+999668000002").await;
+    let (token, _) = api_login(&app, "+999668000002").await;
     connected(&app, &token).await;
 
     let (status, first) = get(&app, &token, "/api/v1/chats?limit=3").await;
@@ -237,7 +209,7 @@ async fn a_long_poll_returns_when_a_message_arrives_and_polls_are_free() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000003", "Ada");
     let bob = sim_user(&app, "+999668000004", "Bob");
-    let token = api_login(&app, "+999668000003").await;
+    let (token, _) = api_login(&app, "+999668000003").await;
     connected(&app, &token).await;
 
     let (status, empty) = get(&app, &token, "/api/v1/updates?timeout=0").await;
@@ -299,7 +271,7 @@ async fn a_pushed_message_names_its_sender_once_the_account_has_seen_them() {
     let ada = sim_user(&app, "+999668000010", "Ada");
     let bob = sim_user(&app, "+999668000011", "Bob");
     sim_say(&app, bob, ada, "hello before the login");
-    let token = api_login(&app, "+999668000010").await;
+    let (token, _) = api_login(&app, "+999668000010").await;
     connected(&app, &token).await;
     let (status, list) = get(&app, &token, "/api/v1/chats").await;
     assert_eq!(status, 200);
@@ -334,10 +306,10 @@ async fn logging_in_again_logs_the_replaced_session_out_of_telegram() {
             .find(|a| a.user_id == ada)
             .map(|a| a.sessions)
     };
-    let first = api_login(&app, "+999668000012").await;
+    let (first, _) = api_login(&app, "+999668000012").await;
     connected(&app, &first).await;
     assert_eq!(sessions(&app), Some(1));
-    let second = api_login(&app, "+999668000012").await;
+    let (second, _) = api_login(&app, "+999668000012").await;
     connected(&app, &second).await;
     assert_eq!(
         sessions(&app),
@@ -354,7 +326,7 @@ async fn logging_in_again_logs_the_replaced_session_out_of_telegram() {
 async fn a_long_poller_learns_at_once_that_the_session_was_revoked() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000005", "Ada");
-    let token = api_login(&app, "+999668000005").await;
+    let (token, _) = api_login(&app, "+999668000005").await;
     connected(&app, &token).await;
     let poller = {
         let client = app.client.clone();
@@ -386,7 +358,7 @@ async fn sse_streams_events_and_resumes_from_last_event_id() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000006", "Ada");
     let bob = sim_user(&app, "+999668000007", "Bob");
-    let token = api_login(&app, "+999668000006").await;
+    let (token, _) = api_login(&app, "+999668000006").await;
     connected(&app, &token).await;
 
     let mut stream = app
@@ -456,7 +428,7 @@ async fn sse_streams_events_and_resumes_from_last_event_id() {
 async fn an_event_stream_says_session_ended_and_closes_when_the_session_is_revoked() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000009", "Ada");
-    let token = api_login(&app, "+999668000009").await;
+    let (token, _) = api_login(&app, "+999668000009").await;
     connected(&app, &token).await;
     let mut stream = app
         .client
@@ -486,7 +458,7 @@ async fn an_event_stream_says_session_ended_and_closes_when_the_session_is_revok
 async fn deleting_the_session_logs_out_of_telegram_and_wipes_it() {
     let app = spawn_app().await;
     let ada = sim_user(&app, "+999668000008", "Ada");
-    let token = api_login(&app, "+999668000008").await;
+    let (token, _) = api_login(&app, "+999668000008").await;
     connected(&app, &token).await;
     let r = app
         .client

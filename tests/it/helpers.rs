@@ -342,3 +342,48 @@ pub fn sim_say(app: &TestApp, from: i64, to: i64, text: &str) -> i32 {
 pub fn telegram_calls(app: &TestApp) -> u64 {
     app.sim.stats().calls.values().sum()
 }
+
+/// Logs `phone` in over the JSON API (phone, then the code tgsim sent);
+/// returns the API token and the account id.
+pub async fn api_login(app: &TestApp, phone: &str) -> (String, i64) {
+    let started: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/login/phone"))
+        .json(&serde_json::json!({ "phone": phone }))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("json");
+    let flow = started["flow_id"].as_str().expect("flow_id").to_owned();
+    let code = app.sim.world().last_code(phone).expect("code");
+    let done: serde_json::Value = app
+        .client
+        .post(app.url(&format!("/api/v1/login/{flow}/code")))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(done["next"], "done", "{done}");
+    (
+        done["token"].as_str().expect("token").to_owned(),
+        done["account"]["id"].as_i64().expect("account id"),
+    )
+}
+
+/// Waits until the account's live client is connected (a login starts it).
+pub async fn wait_connected(app: &TestApp, account_id: i64) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while app.state.pool.liveness(account_id)
+            != Some(tgdesk::telegram::pool::Liveness::Connected)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the account connects");
+}

@@ -7,47 +7,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::{TestApp, sim_say, sim_user, spawn_app};
 
 /// Logs in over the API; returns the API token once the account is live.
 pub async fn api_login(app: &TestApp, phone: &str) -> String {
-    let started: Value = app
-        .client
-        .post(app.url("/api/v1/login/phone"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
-    let flow = started["flow_id"].as_str().expect("flow_id").to_string();
-    let code = app.sim.world().last_code(phone).expect("code");
-    let done: Value = app
-        .client
-        .post(app.url(&format!("/api/v1/login/{flow}/code")))
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(done["next"], "done", "{done}");
-    let token = done["token"].as_str().expect("token").to_string();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let (_, s) = get_json(app, &token, "/api/v1/session").await;
-            if s["connection"] == "connected" {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the account connects");
+    let (token, account_id) = crate::helpers::api_login(app, phone).await;
+    crate::helpers::wait_connected(app, account_id).await;
     token
 }
 

@@ -15,8 +15,8 @@ use sha2::Sha256;
 use tgdesk::events::{EventKind, MessageView, NewEventData};
 use tokio::sync::watch;
 
+pub(crate) use crate::helpers::api_login;
 use crate::helpers::{TestApp, sim_say, sim_user, spawn_app, spawn_app_with};
-use crate::login_support::code_of;
 
 // --- A receiver ---
 
@@ -175,32 +175,6 @@ fn expected_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
 }
 
 // --- The API ---
-
-/// Logs in over the API; returns the token and the account id.
-pub(crate) async fn api_login(app: &TestApp, phone: &str) -> (String, i64) {
-    let (_, started) = call(
-        app,
-        "",
-        "POST",
-        "/api/v1/login/phone",
-        Some(json!({ "phone": phone })),
-    )
-    .await;
-    let flow = started["flow_id"].as_str().expect("flow_id").to_owned();
-    let code = code_of(app, phone);
-    let (_, done) = call(
-        app,
-        "",
-        "POST",
-        &format!("/api/v1/login/{flow}/code"),
-        Some(json!({ "code": code })),
-    )
-    .await;
-    assert_eq!(done["next"], "done", "{done}");
-    let token = done["token"].as_str().expect("token").to_owned();
-    let id = done["account"]["id"].as_i64().expect("account id");
-    (token, id)
-}
 
 /// An API call; (status, JSON body or null).
 pub(crate) async fn call(
